@@ -1,0 +1,1 @@
+//! The malomo-mcp generator.

@@ -1,0 +1,4 @@
+//! malomo-mcp: a spec-generated MCP server for the Malomo API.
+
+pub mod catalog;
+pub mod sandbox;

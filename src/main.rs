@@ -1,0 +1,4 @@
+fn main() -> anyhow::Result<()> {
+    println!("{} tools", malomo_mcp::catalog::TOOLS.len());
+    Ok(())
+}
