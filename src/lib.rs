@@ -2,3 +2,5 @@
 
 pub mod catalog;
 pub mod sandbox;
+pub mod store;
+pub mod access;

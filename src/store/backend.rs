@@ -1,0 +1,100 @@
+//! The storage interface under [`super::Store`].
+//!
+//! A backend stores rows and nothing else: sealing API keys, hashing tokens
+//! and validating input happen above it, so a PostgreSQL backend only has to
+//! implement these row operations (each one atomic).
+
+/// An integrated account as stored (the API key sealed).
+#[derive(Clone)]
+pub struct AccountRow {
+    pub id: String,
+    pub name: String,
+    pub base_url: String,
+    /// nonce || AES-256-GCM ciphertext of the Malomo API key, AAD = id.
+    pub api_key_sealed: Vec<u8>,
+    pub api_key_masked: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A provisioned MCP server as stored.
+#[derive(Clone)]
+pub struct ServerRow {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    /// SHA-256 of the capability token.
+    pub token_hash: [u8; 32],
+    pub methods: Vec<String>,
+    pub tags: Vec<String>,
+    pub require_api_token_auth: bool,
+    /// Unix seconds; the server is dead from this second on.
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// What a token lookup returns: the server joined with its account.
+pub struct ResolvedRow {
+    pub server_id: String,
+    pub server_name: String,
+    pub account_id: String,
+    pub base_url: String,
+    pub api_key_sealed: Vec<u8>,
+    pub methods: Vec<String>,
+    pub tags: Vec<String>,
+    pub require_api_token_auth: bool,
+    pub expires_at: Option<i64>,
+}
+
+/// Errors a backend reports in terms the layers above understand.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// A unique constraint (e.g. the account name) was violated.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// A referenced row (e.g. the account of a new server) does not exist.
+    #[error("{0} not found")]
+    Missing(&'static str),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub type BackendResult<T> = Result<T, BackendError>;
+
+/// Row storage for accounts, servers and admin tokens.
+pub trait Backend: Send + Sync {
+    fn get_meta(&self, key: &str) -> BackendResult<Option<Vec<u8>>>;
+    /// Sets `key` only when it is absent; returns the value now stored.
+    fn init_meta(&self, key: &str, value: &[u8]) -> BackendResult<Vec<u8>>;
+
+    fn insert_account(&self, row: &AccountRow) -> BackendResult<()>;
+    /// Replaces the key and base URL of an existing account; false when the
+    /// account is gone.
+    fn update_account_secret(
+        &self,
+        id: &str,
+        base_url: &str,
+        api_key_sealed: &[u8],
+        api_key_masked: &str,
+    ) -> BackendResult<bool>;
+    fn list_accounts(&self) -> BackendResult<Vec<AccountRow>>;
+    fn get_account(&self, id: &str) -> BackendResult<Option<AccountRow>>;
+    fn get_account_by_name(&self, name: &str) -> BackendResult<Option<AccountRow>>;
+    /// Deletes the account and all its servers in one transaction; returns
+    /// the number of servers deleted, or `None` when there was no account.
+    fn delete_account(&self, id: &str) -> BackendResult<Option<usize>>;
+
+    /// Fails with `Missing("integrated account")` when the account is gone.
+    fn insert_server(&self, row: &ServerRow) -> BackendResult<()>;
+    fn list_servers(&self, account_id: Option<&str>) -> BackendResult<Vec<ServerRow>>;
+    fn get_server(&self, id: &str) -> BackendResult<Option<ServerRow>>;
+    fn delete_server(&self, id: &str) -> BackendResult<bool>;
+    fn delete_servers_named(&self, account_id: &str, name: &str) -> BackendResult<usize>;
+    /// The live server with this token hash (`expires_at` unset or after `now`).
+    fn resolve(&self, token_hash: &[u8; 32], now: i64) -> BackendResult<Option<ResolvedRow>>;
+    /// Deletes servers with `expires_at <= now`; returns how many.
+    fn delete_expired(&self, now: i64) -> BackendResult<usize>;
+
+    fn insert_admin_token(&self, token_hash: &[u8; 32], created_at: i64) -> BackendResult<()>;
+    fn admin_token_exists(&self, token_hash: &[u8; 32]) -> BackendResult<bool>;
+}

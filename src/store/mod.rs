@@ -1,0 +1,492 @@
+//! The store of integrated accounts, provisioned MCP servers and admin API
+//! tokens.
+//!
+//! [`Store`] owns the secrets policy: Malomo API keys are sealed with
+//! AES-256-GCM under the master key before they reach a [`Backend`], and of a
+//! capability or admin token only its SHA-256 is ever kept. The backend (SQLite
+//! here; the [`Backend`] trait is what a PostgreSQL one would implement) only
+//! stores rows.
+
+mod backend;
+mod crypto;
+mod sqlite;
+mod sweeper;
+pub mod validate;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use time::OffsetDateTime;
+
+use crate::access::{FilterError, ToolFilter};
+use crate::catalog::{self, ToolDef};
+
+pub use backend::{AccountRow, Backend, BackendError, ResolvedRow, ServerRow};
+pub use crypto::{MASTER_KEY_ENV, key_file_path, mask_key};
+pub use sqlite::SqliteBackend;
+pub use sweeper::spawn_sweeper;
+
+use crypto::{MasterKey, new_token, token_hash};
+
+/// Why a store operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Bad input; `field` names it as the admin API spells it.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+    #[error("integrated account {0:?} not found")]
+    AccountNotFound(String),
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<BackendError> for StoreError {
+    fn from(e: BackendError) -> Self {
+        match e {
+            BackendError::Conflict(what) => StoreError::Conflict(what),
+            BackendError::Missing(what) => StoreError::AccountNotFound(what.to_string()),
+            BackendError::Other(e) => StoreError::Internal(e),
+        }
+    }
+}
+
+/// An integrated account as shown to people: the key masked.
+#[derive(Clone, Debug)]
+pub struct AccountInfo {
+    pub id: String,
+    pub name: String,
+    pub base_url: String,
+    /// e.g. `sk_…abcd`.
+    pub masked_api_key: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// A provisioned MCP server as shown to people (never its token).
+#[derive(Clone, Debug)]
+pub struct ServerInfo {
+    pub id: String,
+    pub name: String,
+    pub account_id: String,
+    pub filter: ToolFilter,
+    pub require_api_token_auth: bool,
+    pub expires_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+/// What a new server is made of.
+#[derive(Clone, Debug)]
+pub struct NewServer {
+    pub name: String,
+    pub filter: ToolFilter,
+    pub require_api_token_auth: bool,
+    /// Truncated to the second; must be after the current second.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A new server and its capability token, which exists only here.
+#[derive(Clone)]
+pub struct CreatedServer {
+    pub server: ServerInfo,
+    pub token: String,
+}
+
+impl fmt::Debug for CreatedServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreatedServer")
+            .field("server", &self.server)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A live server found by its token, with what a tool call needs.
+#[derive(Clone)]
+pub struct ResolvedServer {
+    pub id: String,
+    pub name: String,
+    pub account_id: String,
+    pub base_url: String,
+    /// The decrypted Malomo API key.
+    pub api_key: String,
+    pub filter: ToolFilter,
+    pub require_api_token_auth: bool,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl fmt::Debug for ResolvedServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResolvedServer")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("account_id", &self.account_id)
+            .field("base_url", &self.base_url)
+            .field("api_key", &"<redacted>")
+            .field("filter", &self.filter)
+            .field("require_api_token_auth", &self.require_api_token_auth)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+struct Inner {
+    backend: Box<dyn Backend>,
+    key: MasterKey,
+    /// Hashes of admin tokens accepted for this process only
+    /// (`MALOMO_MCP_ADMIN_TOKEN`), never written to the database.
+    session_admin_hashes: RwLock<Vec<[u8; 32]>>,
+}
+
+/// Handle to the store; cheap to clone, shareable across threads. Its
+/// methods block on the database: call them from `spawn_blocking` where
+/// latency matters.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+    /// The table filters are validated against ([`catalog::TOOLS`] unless
+    /// replaced with [`Store::with_tools`]).
+    tools: &'static [ToolDef],
+}
+
+/// Tokens longer than this are unknown without asking the database.
+const MAX_TOKEN_LEN: usize = 256;
+const KEY_CHECK: &str = "master_key_check";
+
+fn now_secs() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn from_secs(secs: i64) -> anyhow::Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(secs).context("timestamp out of range in store")
+}
+
+impl Store {
+    /// Opens the SQLite database at `db_path` (created and migrated, WAL),
+    /// with the master key from `MALOMO_MCP_MASTER_KEY` or `<db>.key`.
+    pub fn open(db_path: &Path) -> anyhow::Result<Store> {
+        let key = MasterKey::load_for(db_path)?;
+        let backend = SqliteBackend::open(db_path)?;
+        Store::with_backend(Box::new(backend), key)
+    }
+
+    /// Opens with an explicit master key (32 bytes), ignoring the environment.
+    pub fn open_with_key(db_path: &Path, master_key: &[u8; 32]) -> anyhow::Result<Store> {
+        let backend = SqliteBackend::open(db_path)?;
+        Store::with_backend(Box::new(backend), MasterKey::from_bytes(master_key))
+    }
+
+    fn with_backend(backend: Box<dyn Backend>, key: MasterKey) -> anyhow::Result<Store> {
+        // A sealed known value tells a wrong master key apart from a corrupt
+        // row before any request fails on it.
+        let check = key.seal(KEY_CHECK.as_bytes(), KEY_CHECK.as_bytes())?;
+        let stored = backend
+            .init_meta(KEY_CHECK, &check)
+            .map_err(anyhow::Error::from)?;
+        key.open(&stored, KEY_CHECK.as_bytes()).map_err(|_| {
+            anyhow::anyhow!(
+                "the master key does not match the one this database was created with \
+                 (check {MASTER_KEY_ENV} or the .key file beside the database)"
+            )
+        })?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                backend,
+                key,
+                session_admin_hashes: RwLock::new(Vec::new()),
+            }),
+            tools: catalog::TOOLS,
+        })
+    }
+
+    /// Validates filters against `tools` instead of the generated table.
+    pub fn with_tools(mut self, tools: &'static [ToolDef]) -> Store {
+        self.tools = tools;
+        self
+    }
+
+    /// The table filters are validated against.
+    pub fn tools(&self) -> &'static [ToolDef] {
+        self.tools
+    }
+
+    fn backend(&self) -> &dyn Backend {
+        self.inner.backend.as_ref()
+    }
+
+    // ---- integrated accounts ----
+
+    /// Creates an account; a taken name is a [`StoreError::Conflict`].
+    pub fn create_account(
+        &self,
+        name: &str,
+        api_key: &str,
+        base_url: &str,
+    ) -> Result<AccountInfo, StoreError> {
+        validate::name("name", name)?;
+        validate::api_key("malomo_api_key", api_key)?;
+        validate::base_url("base_url", base_url)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let row = AccountRow {
+            api_key_sealed: self.inner.key.seal(api_key.as_bytes(), id.as_bytes())?,
+            api_key_masked: mask_key(api_key),
+            id,
+            name: name.to_string(),
+            base_url: base_url.to_string(),
+            created_at: now_secs(),
+        };
+        self.backend().insert_account(&row)?;
+        account_info(row)
+    }
+
+    /// Upsert by name: an existing account keeps its id (and its servers) and
+    /// gets the new key and base URL.
+    pub fn ensure_account(
+        &self,
+        name: &str,
+        api_key: &str,
+        base_url: &str,
+    ) -> anyhow::Result<String> {
+        validate::name("name", name)?;
+        validate::api_key("api_key", api_key)?;
+        validate::base_url("base_url", base_url)?;
+        for _ in 0..3 {
+            if let Some(row) = self.backend().get_account_by_name(name)? {
+                let sealed = self.inner.key.seal(api_key.as_bytes(), row.id.as_bytes())?;
+                if self.backend().update_account_secret(
+                    &row.id,
+                    base_url,
+                    &sealed,
+                    &mask_key(api_key),
+                )? {
+                    return Ok(row.id);
+                }
+                continue; // deleted meanwhile: create it
+            }
+            match self.create_account(name, api_key, base_url) {
+                Ok(info) => return Ok(info.id),
+                Err(StoreError::Conflict(_)) => continue, // created meanwhile
+                Err(e) => return Err(e.into()),
+            }
+        }
+        anyhow::bail!("integrated account {name:?} keeps changing; try again")
+    }
+
+    pub fn list_accounts(&self) -> Result<Vec<AccountInfo>, StoreError> {
+        self.backend()
+            .list_accounts()?
+            .into_iter()
+            .map(account_info)
+            .collect()
+    }
+
+    pub fn get_account(&self, id: &str) -> Result<Option<AccountInfo>, StoreError> {
+        self.backend()
+            .get_account(id)?
+            .map(account_info)
+            .transpose()
+    }
+
+    /// By id, else by name (for the CLI's `--account`).
+    pub fn find_account(&self, id_or_name: &str) -> Result<Option<AccountInfo>, StoreError> {
+        if let Some(a) = self.get_account(id_or_name)? {
+            return Ok(Some(a));
+        }
+        self.backend()
+            .get_account_by_name(id_or_name)?
+            .map(account_info)
+            .transpose()
+    }
+
+    /// Deletes the account and revokes all its servers, atomically. Returns
+    /// the number of servers revoked, or `None` when there was no account.
+    pub fn delete_account(&self, id: &str) -> Result<Option<usize>, StoreError> {
+        Ok(self.backend().delete_account(id)?)
+    }
+
+    // ---- MCP servers ----
+
+    /// Provisions a server; the plaintext token exists only in the answer.
+    pub fn create_server(
+        &self,
+        account_id: &str,
+        req: NewServer,
+    ) -> Result<CreatedServer, StoreError> {
+        validate::name("name", &req.name)?;
+        validate::filter_values("config.methods", &req.filter.methods)?;
+        validate::filter_values("config.tags", &req.filter.tags)?;
+        let filter = req.filter.normalized();
+        filter.validate_against(self.tools)?;
+        let now = now_secs();
+        let expires_at = req.expires_at.map(|t| t.unix_timestamp());
+        if let Some(exp) = expires_at
+            && exp <= now
+        {
+            return Err(StoreError::Invalid {
+                field: "expires_at".to_string(),
+                message: "must be in the future".to_string(),
+            });
+        }
+        let token = new_token();
+        let row = ServerRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            account_id: account_id.to_string(),
+            name: req.name,
+            token_hash: token_hash(&token),
+            methods: filter.methods,
+            tags: filter.tags,
+            require_api_token_auth: req.require_api_token_auth,
+            expires_at,
+            created_at: now,
+        };
+        match self.backend().insert_server(&row) {
+            Ok(()) => {}
+            Err(BackendError::Missing(_)) => {
+                return Err(StoreError::AccountNotFound(account_id.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(CreatedServer {
+            server: server_info(row)?,
+            token,
+        })
+    }
+
+    /// Servers of one account, or of all accounts; never their tokens.
+    pub fn list_servers(&self, account_id: Option<&str>) -> Result<Vec<ServerInfo>, StoreError> {
+        self.backend()
+            .list_servers(account_id)?
+            .into_iter()
+            .map(|r| server_info(r).map_err(StoreError::from))
+            .collect()
+    }
+
+    pub fn get_server(&self, id: &str) -> Result<Option<ServerInfo>, StoreError> {
+        Ok(self
+            .backend()
+            .get_server(id)?
+            .map(server_info)
+            .transpose()?)
+    }
+
+    /// Revokes a server at once; false when there was none.
+    pub fn delete_server(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.backend().delete_server(id)?)
+    }
+
+    /// Deletes the account's servers called `name` (used by `serve` to
+    /// replace its default server on each start).
+    pub fn delete_servers_named(&self, account_id: &str, name: &str) -> anyhow::Result<usize> {
+        Ok(self.backend().delete_servers_named(account_id, name)?)
+    }
+
+    /// The live server holding `token`. Unknown, revoked and expired tokens
+    /// all give `None`. Reads the database every time, so a revocation by
+    /// another process takes effect at once.
+    pub fn resolve_token(&self, token: &str) -> anyhow::Result<Option<ResolvedServer>> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Ok(None);
+        }
+        let Some(row) = self.backend().resolve(&token_hash(token), now_secs())? else {
+            return Ok(None);
+        };
+        let key = self
+            .inner
+            .key
+            .open(&row.api_key_sealed, row.account_id.as_bytes())
+            .context("decrypting the integrated account's API key")?;
+        Ok(Some(ResolvedServer {
+            api_key: String::from_utf8(key).context("stored API key is not UTF-8")?,
+            id: row.server_id,
+            name: row.server_name,
+            account_id: row.account_id,
+            base_url: row.base_url,
+            filter: ToolFilter {
+                methods: row.methods,
+                tags: row.tags,
+            },
+            require_api_token_auth: row.require_api_token_auth,
+            expires_at: row.expires_at.map(from_secs).transpose()?,
+        }))
+    }
+
+    /// Deletes expired servers; returns how many.
+    pub fn sweep_expired(&self) -> anyhow::Result<usize> {
+        Ok(self.backend().delete_expired(now_secs())?)
+    }
+
+    // ---- admin API tokens ----
+
+    /// Creates a persistent admin token; returns it (shown once), stores its hash.
+    pub fn create_admin_token(&self) -> anyhow::Result<String> {
+        let token = new_token();
+        self.backend()
+            .insert_admin_token(&token_hash(&token), now_secs())?;
+        Ok(token)
+    }
+
+    /// Accepts `token` as an admin token for the life of this process
+    /// (`MALOMO_MCP_ADMIN_TOKEN`); only its hash is kept, in memory.
+    pub fn add_admin_token_hash(&self, token: &str) -> anyhow::Result<()> {
+        if token.is_empty() {
+            anyhow::bail!("admin token must not be empty");
+        }
+        let hash = token_hash(token);
+        let mut hashes = self
+            .inner
+            .session_admin_hashes
+            .write()
+            .map_err(|_| anyhow::anyhow!("admin token list poisoned"))?;
+        if !hashes.contains(&hash) {
+            hashes.push(hash);
+        }
+        Ok(())
+    }
+
+    /// Whether `token` is an admin token (persistent or of this process).
+    pub fn verify_admin_token(&self, token: &str) -> anyhow::Result<bool> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Ok(false);
+        }
+        let hash = token_hash(token);
+        let in_session = self
+            .inner
+            .session_admin_hashes
+            .read()
+            .map(|h| h.contains(&hash))
+            .unwrap_or(false);
+        Ok(in_session || self.backend().admin_token_exists(&hash)?)
+    }
+}
+
+fn account_info(row: AccountRow) -> Result<AccountInfo, StoreError> {
+    Ok(AccountInfo {
+        id: row.id,
+        name: row.name,
+        base_url: row.base_url,
+        masked_api_key: row.api_key_masked,
+        created_at: from_secs(row.created_at)?,
+    })
+}
+
+fn server_info(row: ServerRow) -> anyhow::Result<ServerInfo> {
+    Ok(ServerInfo {
+        id: row.id,
+        name: row.name,
+        account_id: row.account_id,
+        filter: ToolFilter {
+            methods: row.methods,
+            tags: row.tags,
+        },
+        require_api_token_auth: row.require_api_token_auth,
+        expires_at: row.expires_at.map(from_secs).transpose()?,
+        created_at: from_secs(row.created_at)?,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,399 @@
+//! The embedded SQLite backend: WAL, migrations by `user_version`, and a
+//! small pool of connections so that token lookups never queue behind the
+//! sweeper or an admin write.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::Context;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::backend::{AccountRow, Backend, BackendError, BackendResult, ResolvedRow, ServerRow};
+
+/// Each entry brings the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) STRICT;
+CREATE TABLE integrated_accounts (
+    id             TEXT PRIMARY KEY,
+    name           TEXT NOT NULL UNIQUE,
+    base_url       TEXT NOT NULL,
+    api_key_sealed BLOB NOT NULL,
+    api_key_masked TEXT NOT NULL,
+    created_at     INTEGER NOT NULL
+) STRICT;
+CREATE TABLE mcp_servers (
+    id                     TEXT PRIMARY KEY,
+    account_id             TEXT NOT NULL REFERENCES integrated_accounts(id) ON DELETE CASCADE,
+    name                   TEXT NOT NULL,
+    token_hash             BLOB NOT NULL UNIQUE,
+    methods                TEXT NOT NULL,
+    tags                   TEXT NOT NULL,
+    require_api_token_auth INTEGER NOT NULL,
+    expires_at             INTEGER,
+    created_at             INTEGER NOT NULL
+) STRICT;
+CREATE INDEX mcp_servers_account ON mcp_servers(account_id);
+CREATE INDEX mcp_servers_expires ON mcp_servers(expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE admin_tokens (
+    token_hash BLOB PRIMARY KEY,
+    created_at INTEGER NOT NULL
+) STRICT;
+"#];
+
+/// Idle connections kept for reuse; more are opened under contention.
+const MAX_IDLE: usize = 4;
+
+pub struct SqliteBackend {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let backend = SqliteBackend {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+        };
+        let mut conn = backend.connect()?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .context("enabling WAL")?;
+        migrate(&mut conn)?;
+        backend.put_back(conn);
+        Ok(backend)
+    }
+
+    fn connect(&self) -> anyhow::Result<Connection> {
+        let conn = Connection::open(&self.path)
+            .with_context(|| format!("opening database {}", self.path.display()))?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(conn)
+    }
+
+    fn put_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < MAX_IDLE
+        {
+            idle.push(conn);
+        }
+    }
+
+    /// Runs `f` on a pooled connection.
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> BackendResult<T> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let result = f(&mut conn);
+        self.put_back(conn);
+        result.map_err(classify)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let version = usize::try_from(version).context("negative schema version")?;
+    if version > MIGRATIONS.len() {
+        anyhow::bail!(
+            "database schema version {version} is newer than this binary understands ({})",
+            MIGRATIONS.len()
+        );
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        tx.execute_batch(sql)
+            .with_context(|| format!("applying migration {}", i + 1))?;
+    }
+    tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn classify(e: rusqlite::Error) -> BackendError {
+    if let rusqlite::Error::SqliteFailure(err, _) = &e
+        && err.code == ErrorCode::ConstraintViolation
+    {
+        match err.extended_code {
+            rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+                return BackendError::Missing("integrated account");
+            }
+            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                return BackendError::Conflict("a record with this name or id");
+            }
+            _ => {}
+        }
+    }
+    BackendError::Other(e.into())
+}
+
+fn to_json(list: &[String]) -> String {
+    // A Vec<String> always serializes.
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".to_string())
+}
+
+fn from_json(text: &str) -> rusqlite::Result<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+const ACCOUNT_COLUMNS: &str = "id, name, base_url, api_key_sealed, api_key_masked, created_at";
+
+fn account_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
+    Ok(AccountRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        base_url: r.get(2)?,
+        api_key_sealed: r.get(3)?,
+        api_key_masked: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+const SERVER_COLUMNS: &str = "id, account_id, name, token_hash, methods, tags, \
+                              require_api_token_auth, expires_at, created_at";
+
+fn server_row(r: &Row<'_>) -> rusqlite::Result<ServerRow> {
+    Ok(ServerRow {
+        id: r.get(0)?,
+        account_id: r.get(1)?,
+        name: r.get(2)?,
+        token_hash: r.get(3)?,
+        methods: from_json(&r.get::<_, String>(4)?)?,
+        tags: from_json(&r.get::<_, String>(5)?)?,
+        require_api_token_auth: r.get(6)?,
+        expires_at: r.get(7)?,
+        created_at: r.get(8)?,
+    })
+}
+
+impl Backend for SqliteBackend {
+    fn get_meta(&self, key: &str) -> BackendResult<Option<Vec<u8>>> {
+        self.with_conn(|c| {
+            c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+                .query_row(params![key], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    fn init_meta(&self, key: &str, value: &[u8]) -> BackendResult<Vec<u8>> {
+        self.with_conn(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+                params![key, value],
+            )?;
+            let stored =
+                tx.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                    r.get(0)
+                })?;
+            tx.commit()?;
+            Ok(stored)
+        })
+    }
+
+    fn insert_account(&self, a: &AccountRow) -> BackendResult<()> {
+        self.with_conn(|c| {
+            c.prepare_cached(
+                "INSERT INTO integrated_accounts \
+                 (id, name, base_url, api_key_sealed, api_key_masked, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                a.id,
+                a.name,
+                a.base_url,
+                a.api_key_sealed,
+                a.api_key_masked,
+                a.created_at
+            ])
+            .map(drop)
+        })
+        .map_err(|e| match e {
+            BackendError::Conflict(_) => {
+                BackendError::Conflict("an integrated account with this name")
+            }
+            other => other,
+        })
+    }
+
+    fn update_account_secret(
+        &self,
+        id: &str,
+        base_url: &str,
+        sealed: &[u8],
+        masked: &str,
+    ) -> BackendResult<bool> {
+        self.with_conn(|c| {
+            c.prepare_cached(
+                "UPDATE integrated_accounts \
+                 SET base_url = ?2, api_key_sealed = ?3, api_key_masked = ?4 WHERE id = ?1",
+            )?
+            .execute(params![id, base_url, sealed, masked])
+            .map(|n| n > 0)
+        })
+    }
+
+    fn list_accounts(&self) -> BackendResult<Vec<AccountRow>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM integrated_accounts ORDER BY created_at, rowid"
+            ))?;
+            stmt.query_map([], account_row)?.collect()
+        })
+    }
+
+    fn get_account(&self, id: &str) -> BackendResult<Option<AccountRow>> {
+        self.with_conn(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM integrated_accounts WHERE id = ?1"
+            ))?
+            .query_row(params![id], account_row)
+            .optional()
+        })
+    }
+
+    fn get_account_by_name(&self, name: &str) -> BackendResult<Option<AccountRow>> {
+        self.with_conn(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM integrated_accounts WHERE name = ?1"
+            ))?
+            .query_row(params![name], account_row)
+            .optional()
+        })
+    }
+
+    fn delete_account(&self, id: &str) -> BackendResult<Option<usize>> {
+        self.with_conn(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let servers =
+                tx.execute("DELETE FROM mcp_servers WHERE account_id = ?1", params![id])?;
+            let accounts =
+                tx.execute("DELETE FROM integrated_accounts WHERE id = ?1", params![id])?;
+            tx.commit()?;
+            Ok((accounts > 0).then_some(servers))
+        })
+    }
+
+    fn insert_server(&self, s: &ServerRow) -> BackendResult<()> {
+        self.with_conn(|c| {
+            c.prepare_cached(
+                "INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, \
+                 require_api_token_auth, expires_at, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                s.id,
+                s.account_id,
+                s.name,
+                s.token_hash,
+                to_json(&s.methods),
+                to_json(&s.tags),
+                s.require_api_token_auth,
+                s.expires_at,
+                s.created_at
+            ])
+            .map(drop)
+        })
+    }
+
+    fn list_servers(&self, account_id: Option<&str>) -> BackendResult<Vec<ServerRow>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {SERVER_COLUMNS} FROM mcp_servers \
+                 WHERE ?1 IS NULL OR account_id = ?1 ORDER BY created_at, rowid"
+            ))?;
+            stmt.query_map(params![account_id], server_row)?.collect()
+        })
+    }
+
+    fn get_server(&self, id: &str) -> BackendResult<Option<ServerRow>> {
+        self.with_conn(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {SERVER_COLUMNS} FROM mcp_servers WHERE id = ?1"
+            ))?
+            .query_row(params![id], server_row)
+            .optional()
+        })
+    }
+
+    fn delete_server(&self, id: &str) -> BackendResult<bool> {
+        self.with_conn(|c| {
+            c.prepare_cached("DELETE FROM mcp_servers WHERE id = ?1")?
+                .execute(params![id])
+                .map(|n| n > 0)
+        })
+    }
+
+    fn delete_servers_named(&self, account_id: &str, name: &str) -> BackendResult<usize> {
+        self.with_conn(|c| {
+            c.prepare_cached("DELETE FROM mcp_servers WHERE account_id = ?1 AND name = ?2")?
+                .execute(params![account_id, name])
+        })
+    }
+
+    fn resolve(&self, token_hash: &[u8; 32], now: i64) -> BackendResult<Option<ResolvedRow>> {
+        self.with_conn(|c| {
+            c.prepare_cached(
+                "SELECT s.id, s.name, s.account_id, a.base_url, a.api_key_sealed, s.methods, \
+                 s.tags, s.require_api_token_auth, s.expires_at \
+                 FROM mcp_servers s JOIN integrated_accounts a ON a.id = s.account_id \
+                 WHERE s.token_hash = ?1 AND (s.expires_at IS NULL OR s.expires_at > ?2)",
+            )?
+            .query_row(params![&token_hash[..], now], |r| {
+                Ok(ResolvedRow {
+                    server_id: r.get(0)?,
+                    server_name: r.get(1)?,
+                    account_id: r.get(2)?,
+                    base_url: r.get(3)?,
+                    api_key_sealed: r.get(4)?,
+                    methods: from_json(&r.get::<_, String>(5)?)?,
+                    tags: from_json(&r.get::<_, String>(6)?)?,
+                    require_api_token_auth: r.get(7)?,
+                    expires_at: r.get(8)?,
+                })
+            })
+            .optional()
+        })
+    }
+
+    fn delete_expired(&self, now: i64) -> BackendResult<usize> {
+        self.with_conn(|c| {
+            c.prepare_cached(
+                "DELETE FROM mcp_servers WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+            )?
+            .execute(params![now])
+        })
+    }
+
+    fn insert_admin_token(&self, token_hash: &[u8; 32], created_at: i64) -> BackendResult<()> {
+        self.with_conn(|c| {
+            c.prepare_cached(
+                "INSERT INTO admin_tokens (token_hash, created_at) VALUES (?1, ?2) \
+                 ON CONFLICT (token_hash) DO NOTHING",
+            )?
+            .execute(params![&token_hash[..], created_at])
+            .map(drop)
+        })
+    }
+
+    fn admin_token_exists(&self, token_hash: &[u8; 32]) -> BackendResult<bool> {
+        self.with_conn(|c| {
+            c.prepare_cached("SELECT 1 FROM admin_tokens WHERE token_hash = ?1")?
+                .query_row(params![&token_hash[..]], |_| Ok(()))
+                .optional()
+                .map(|r| r.is_some())
+        })
+    }
+}

@@ -1,0 +1,154 @@
+use std::time::Duration;
+
+use super::*;
+use crate::access::tests::tool;
+use crate::catalog::MethodClass;
+
+static TABLE: &[ToolDef] = &[
+    tool("list_orders", "list", MethodClass::Read, &["orders"]),
+    tool("create_order", "create", MethodClass::Write, &["orders"]),
+    tool("list_customers", "list", MethodClass::Read, &["customers"]),
+];
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open_with_key(&dir.path().join("t.db"), &[9u8; 32])
+        .unwrap()
+        .with_tools(TABLE)
+}
+
+fn server(name: &str, methods: &[&str]) -> NewServer {
+    NewServer {
+        name: name.to_string(),
+        filter: ToolFilter {
+            methods: methods.iter().map(|s| s.to_string()).collect(),
+            tags: vec![],
+        },
+        require_api_token_auth: false,
+        expires_at: None,
+    }
+}
+
+#[test]
+fn tokens_resolve_until_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let acct = store
+        .ensure_account("sandbox", "sk_test_0123456789", "http://127.0.0.1:1")
+        .unwrap();
+    let created = store
+        .create_server(&acct, server("default", &["read"]))
+        .unwrap();
+    let resolved = store.resolve_token(&created.token).unwrap().unwrap();
+    assert_eq!(resolved.api_key, "sk_test_0123456789");
+    assert_eq!(resolved.filter.methods, ["read"]);
+    assert!(!format!("{resolved:?}").contains("sk_test"));
+    assert!(!format!("{created:?}").contains(&created.token));
+    assert!(store.resolve_token("nope").unwrap().is_none());
+    assert!(store.delete_server(&created.server.id).unwrap());
+    assert!(store.resolve_token(&created.token).unwrap().is_none());
+}
+
+#[test]
+fn ensure_account_keeps_id_and_servers_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let id = store
+        .ensure_account("sandbox", "sk_old_key_123456", "http://127.0.0.1:1")
+        .unwrap();
+    let created = store.create_server(&id, server("s", &[])).unwrap();
+    drop(store);
+    let store = open(&dir);
+    assert_eq!(
+        store
+            .ensure_account("sandbox", "sk_new_key_123456", "http://127.0.0.1:2")
+            .unwrap(),
+        id
+    );
+    let resolved = store.resolve_token(&created.token).unwrap().unwrap();
+    assert_eq!(resolved.api_key, "sk_new_key_123456");
+    assert_eq!(resolved.base_url, "http://127.0.0.1:2");
+}
+
+#[test]
+fn a_wrong_master_key_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(&dir));
+    let err = Store::open_with_key(&dir.path().join("t.db"), &[1u8; 32])
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("master key"), "{err}");
+}
+
+#[test]
+fn expired_servers_stop_resolving_and_are_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let acct = store
+        .ensure_account("a", "sk_test_0123456789", "http://127.0.0.1:1")
+        .unwrap();
+    let mut req = server("short", &[]);
+    req.expires_at = Some(OffsetDateTime::now_utc() + Duration::from_secs(1));
+    let created = store.create_server(&acct, req).unwrap();
+    store.create_server(&acct, server("long", &[])).unwrap();
+    assert!(store.resolve_token(&created.token).unwrap().is_some());
+    std::thread::sleep(Duration::from_millis(2100));
+    assert!(store.resolve_token(&created.token).unwrap().is_none());
+    assert_eq!(store.sweep_expired().unwrap(), 1);
+    assert_eq!(store.list_servers(Some(&acct)).unwrap().len(), 1);
+}
+
+#[test]
+fn past_expiry_bad_filters_and_unknown_accounts_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let acct = store
+        .ensure_account("a", "sk_test_0123456789", "http://127.0.0.1:1")
+        .unwrap();
+    let mut req = server("s", &[]);
+    req.expires_at = Some(OffsetDateTime::now_utc() - Duration::from_secs(5));
+    assert!(
+        matches!(store.create_server(&acct, req), Err(StoreError::Invalid { field, .. }) if field == "expires_at")
+    );
+    assert!(matches!(
+        store.create_server(&acct, server("s", &["delete"])),
+        Err(StoreError::Filter(FilterError::NoTools { .. }))
+    ));
+    assert!(matches!(
+        store.create_server(&acct, server("s", &["nope"])),
+        Err(StoreError::Filter(FilterError::UnknownMethod { .. }))
+    ));
+    assert!(matches!(
+        store.create_server("missing", server("s", &[])),
+        Err(StoreError::AccountNotFound(_))
+    ));
+    assert!(store.list_servers(None).unwrap().is_empty());
+}
+
+#[test]
+fn deleting_an_account_revokes_its_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let acct = store
+        .ensure_account("a", "sk_test_0123456789", "http://127.0.0.1:1")
+        .unwrap();
+    let created = store.create_server(&acct, server("s", &[])).unwrap();
+    assert_eq!(store.delete_account(&acct).unwrap(), Some(1));
+    assert!(store.resolve_token(&created.token).unwrap().is_none());
+    assert_eq!(store.delete_account(&acct).unwrap(), None);
+}
+
+#[test]
+fn admin_tokens_are_verified_by_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let token = store.create_admin_token().unwrap();
+    assert!(store.verify_admin_token(&token).unwrap());
+    assert!(!store.verify_admin_token("wrong").unwrap());
+    assert!(!store.verify_admin_token("from-env").unwrap());
+    store.add_admin_token_hash("from-env").unwrap();
+    assert!(store.verify_admin_token("from-env").unwrap());
+    drop(store);
+    let store = open(&dir);
+    assert!(store.verify_admin_token(&token).unwrap());
+    assert!(!store.verify_admin_token("from-env").unwrap());
+}
