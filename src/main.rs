@@ -1,4 +1,255 @@
+//! The `malomo-mcp` command.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use malomo_mcp::access::ToolFilter;
+use malomo_mcp::catalog::{INTEGRATION, TOOLS};
+use malomo_mcp::mcp::handler::mcp_tool;
+use malomo_mcp::sandbox::{self, SandboxConfig};
+use malomo_mcp::serve::{self, ServeOptions, Upstream};
+
+#[derive(Parser)]
+#[command(
+    name = "malomo-mcp",
+    version,
+    about = "A secure MCP server for the Malomo API, generated from YAML specs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve MCP over HTTP (Streamable HTTP at /mcp/{token}, legacy SSE at
+    /// /mcp/{token}/sse) with the admin API under /admin. Without
+    /// MALOMO_API_KEY it serves the embedded sandbox.
+    Serve(ServeArgs),
+    /// Speak MCP on stdin/stdout (Claude Desktop's `command` form).
+    Stdio(StdioArgs),
+    /// Run the Malomo sandbox alone.
+    Sandbox(SandboxArgs),
+    /// Print the tool catalog.
+    Tools(ToolsArgs),
+}
+
+#[derive(Args)]
+struct SandboxFlags {
+    /// Seed of the sandbox's demo data.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Requests a key may make at once before the sandbox rate-limits it.
+    #[arg(long, default_value_t = 30)]
+    rate_burst: u32,
+    /// Requests per second the sandbox's bucket drains.
+    #[arg(long, default_value_t = 0.5)]
+    rate_per_sec: f64,
+}
+
+impl SandboxFlags {
+    fn config(&self) -> anyhow::Result<SandboxConfig> {
+        if !(self.rate_per_sec.is_finite() && self.rate_per_sec > 0.0) {
+            anyhow::bail!(
+                "--rate-per-sec must be a positive number, got {}",
+                self.rate_per_sec
+            );
+        }
+        if self.rate_burst == 0 {
+            anyhow::bail!("--rate-burst must be at least 1");
+        }
+        Ok(SandboxConfig {
+            seed: self.seed,
+            rate_burst: self.rate_burst,
+            rate_per_sec: self.rate_per_sec,
+            ..SandboxConfig::default()
+        })
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// SQLite database of accounts, servers and admin tokens.
+    #[arg(long, default_value = "malomo-mcp.db")]
+    db: PathBuf,
+    /// Public base URL used in MCP URLs (default: http://LISTEN).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Extra Host names to accept (DNS-rebinding protection allows loopback
+    /// and the public URL's host).
+    #[arg(long = "allowed-host")]
+    allowed_hosts: Vec<String>,
+    /// Upstream request timeout in seconds.
+    #[arg(long, default_value_t = 30)]
+    upstream_timeout: u64,
+    /// Log as JSON lines.
+    #[arg(long)]
+    log_json: bool,
+    #[command(flatten)]
+    sandbox: SandboxFlags,
+}
+
+#[derive(Args)]
+struct StdioArgs {
+    /// Use the embedded sandbox even when MALOMO_API_KEY is set.
+    #[arg(long)]
+    sandbox: bool,
+    /// Only tools of these method classes or names (read, write, custom, list, get, ...).
+    #[arg(long, value_delimiter = ',')]
+    methods: Vec<String>,
+    /// Only tools with one of these tags.
+    #[arg(long, value_delimiter = ',')]
+    tags: Vec<String>,
+    /// Upstream request timeout in seconds.
+    #[arg(long, default_value_t = 30)]
+    upstream_timeout: u64,
+    #[command(flatten)]
+    sandbox_flags: SandboxFlags,
+}
+
+#[derive(Args)]
+struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    flags: SandboxFlags,
+}
+
+#[derive(Args)]
+struct ToolsArgs {
+    /// Print MCP tool objects as a JSON array.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_delimiter = ',')]
+    methods: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    tags: Vec<String>,
+}
+
+fn init_logs(json: bool) {
+    // rmcp logs protocol details at debug and below; the URL token is in
+    // the request path, so keep it quiet unless asked for explicitly.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MALOMO_MCP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn filter(methods: Vec<String>, tags: Vec<String>) -> anyhow::Result<ToolFilter> {
+    let filter = ToolFilter { methods, tags };
+    filter.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(filter)
+}
+
 fn main() -> anyhow::Result<()> {
-    println!("{} tools", malomo_mcp::catalog::TOOLS.len());
-    Ok(())
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli.command))
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => {
+            init_logs(args.log_json);
+            let server = serve::start(ServeOptions {
+                listen: args.listen,
+                db: args.db,
+                public_url: args.public_url,
+                allowed_hosts: args.allowed_hosts,
+                upstream: Upstream::from_env(args.sandbox.config()?),
+                admin_token: std::env::var("MALOMO_MCP_ADMIN_TOKEN").ok(),
+                upstream_timeout: Duration::from_secs(args.upstream_timeout),
+            })
+            .await?;
+            let upstream = if std::env::var("MALOMO_API_KEY").is_ok_and(|k| !k.trim().is_empty()) {
+                format!("{} (account `{}`)", INTEGRATION.title, INTEGRATION.name)
+            } else {
+                "the embedded sandbox (account `sandbox`; set MALOMO_API_KEY for a real account)"
+                    .to_owned()
+            };
+            println!(
+                "malomo-mcp listening on http://{} for {upstream}",
+                server.addr
+            );
+            println!(
+                "MCP URL (shown once; it is the credential): {}",
+                server.mcp_url
+            );
+            println!(
+                "  claude mcp add --transport http malomo {}",
+                server.mcp_url
+            );
+            let stop = server.shutdown_token();
+            tokio::spawn(async move {
+                serve::shutdown_signal().await;
+                tracing::info!("shutting down");
+                stop.cancel();
+            });
+            server.wait().await;
+            Ok(())
+        }
+        Command::Stdio(args) => {
+            // stdout carries the protocol: logs go to stderr, warnings only.
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("MALOMO_MCP_LOG")
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                )
+                .with_writer(std::io::stderr)
+                .try_init();
+            let filter = filter(args.methods, args.tags)?;
+            let config = args.sandbox_flags.config()?;
+            let upstream = if args.sandbox {
+                Upstream::Sandbox(config)
+            } else {
+                Upstream::from_env(config)
+            };
+            serve::stdio(upstream, filter, Duration::from_secs(args.upstream_timeout)).await
+        }
+        Command::Sandbox(args) => {
+            init_logs(false);
+            let handle = sandbox::start(args.listen, args.flags.config()?).await?;
+            println!("Malomo sandbox listening on {}", handle.base_url());
+            println!("  secret key:      {}", handle.secret_key());
+            println!("  publishable key: {}", handle.publishable_key());
+            serve::shutdown_signal().await;
+            handle.shutdown().await;
+            Ok(())
+        }
+        Command::Tools(args) => {
+            let filter = filter(args.methods, args.tags)?;
+            let tools: Vec<_> = TOOLS.iter().filter(|t| filter.allows(t)).collect();
+            if args.json {
+                let objects = tools
+                    .iter()
+                    .map(|t| mcp_tool(t))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                println!("{}", serde_json::to_string_pretty(&objects)?);
+            } else {
+                for tool in tools {
+                    println!(
+                        "{:<56} {:<7} {}",
+                        tool.name,
+                        tool.class.as_str(),
+                        tool.tags.join(",")
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
 }

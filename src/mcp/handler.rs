@@ -1,0 +1,219 @@
+//! The MCP server handler, written by hand over the generated tool table.
+//!
+//! One handler serves every transport. Which account a request acts for and
+//! which tools it may see come from its [`Scope`]: fixed for stdio, and for
+//! HTTP put into the request's extensions by the `/mcp/{token}` layer (rmcp
+//! hands the HTTP request parts to the handler through the context).
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{Map, Value};
+
+use crate::access::ToolFilter;
+use crate::catalog::{self, INTEGRATION, TOOLS, ToolDef};
+use crate::runtime::{Account, RateLimit, Runtime, ToolOutcome};
+
+/// Who a request acts for and what it may use.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub account: Account,
+    pub filter: ToolFilter,
+    /// A label for logs (the provisioned server's id, or `stdio`).
+    pub label: String,
+}
+
+/// Where the HTTP layer collects the upstream rate-limit state of a call so
+/// that it can also answer it as response headers.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimitSlot(pub Arc<Mutex<Option<RateLimit>>>);
+
+/// State shared by every handler instance.
+pub struct Shared {
+    pub runtime: Runtime,
+    /// Every tool of the table as MCP describes it, in table order.
+    tools: Vec<Tool>,
+}
+
+impl Shared {
+    pub fn new(runtime: Runtime) -> anyhow::Result<Self> {
+        let tools = TOOLS
+            .iter()
+            .map(mcp_tool)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Self { runtime, tools })
+    }
+
+    /// The tools `filter` allows, in the table's (deterministic) order.
+    pub fn visible_tools(&self, filter: &ToolFilter) -> Vec<Tool> {
+        TOOLS
+            .iter()
+            .zip(&self.tools)
+            .filter(|(def, _)| filter.allows(def))
+            .map(|(_, tool)| tool.clone())
+            .collect()
+    }
+}
+
+fn json_object(text: &str, what: &str, tool: &str) -> anyhow::Result<Arc<Map<String, Value>>> {
+    match serde_json::from_str::<Value>(text)? {
+        Value::Object(map) => Ok(Arc::new(map)),
+        _ => anyhow::bail!("the {what} of `{tool}` is not a JSON object"),
+    }
+}
+
+/// Describes one generated tool for MCP.
+pub fn mcp_tool(def: &ToolDef) -> anyhow::Result<Tool> {
+    let annotations = ToolAnnotations::with_title(def.title)
+        .read_only(def.annotations.read_only)
+        .destructive(def.annotations.destructive)
+        .idempotent(def.annotations.idempotent)
+        .open_world(def.annotations.open_world);
+    let mut meta = rmcp::model::MetaObject::new();
+    meta.insert(
+        "tags".into(),
+        def.tags.iter().map(|t| Value::from(*t)).collect(),
+    );
+    meta.insert("method".into(), Value::from(def.method));
+    meta.insert("class".into(), Value::from(def.class.as_str()));
+    Ok(Tool::new_with_raw(
+        def.name,
+        Some(Cow::Borrowed(def.description)),
+        json_object(def.input_schema, "input schema", def.name)?,
+    )
+    .with_title(def.title)
+    .with_raw_output_schema(json_object(def.output_schema, "output schema", def.name)?)
+    .with_annotations(annotations)
+    .with_meta(meta))
+}
+
+/// The MCP handler.
+#[derive(Clone)]
+pub struct McpHandler {
+    shared: Arc<Shared>,
+    /// The scope of every request (stdio); `None` means it comes with each
+    /// HTTP request.
+    fixed: Option<Arc<Scope>>,
+}
+
+impl McpHandler {
+    /// A handler whose scope comes with each HTTP request.
+    pub fn per_request(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            fixed: None,
+        }
+    }
+
+    /// A handler with one scope for its whole life (stdio).
+    pub fn fixed(shared: Arc<Shared>, scope: Scope) -> Self {
+        Self {
+            shared,
+            fixed: Some(Arc::new(scope)),
+        }
+    }
+
+    fn parts<'a>(context: &'a RequestContext<RoleServer>) -> Option<&'a http::request::Parts> {
+        context.extensions.get::<http::request::Parts>()
+    }
+
+    fn scope(&self, context: &RequestContext<RoleServer>) -> Result<Arc<Scope>, McpError> {
+        if let Some(scope) = &self.fixed {
+            return Ok(scope.clone());
+        }
+        Self::parts(context)
+            .and_then(|p| p.extensions.get::<Arc<Scope>>())
+            .cloned()
+            .ok_or_else(|| McpError::internal_error("no MCP server is bound to this request", None))
+    }
+
+    /// The tool `name` if this scope may use it. A filtered tool is answered
+    /// exactly like an unknown one.
+    fn allowed_tool(scope: &Scope, name: &str) -> Result<&'static ToolDef, McpError> {
+        catalog::tool(name)
+            .filter(|t| scope.filter.allows(t))
+            .ok_or_else(|| McpError::invalid_params(format!("Unknown tool: {name}"), None))
+    }
+}
+
+fn to_result(outcome: ToolOutcome) -> CallToolResult {
+    let content = vec![ContentBlock::text(outcome.text)];
+    let mut result = if outcome.is_error {
+        CallToolResult::error(content)
+    } else {
+        CallToolResult::success(content)
+    };
+    result.structured_content = outcome.structured;
+    result
+}
+
+impl ServerHandler for McpHandler {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(
+                Implementation::new("malomo-mcp", env!("CARGO_PKG_VERSION"))
+                    .with_title(format!("{} MCP server", INTEGRATION.title)),
+            )
+            .with_instructions(format!(
+                "Tools for the {0} API: orders, shipments and their tracking events, customers, webhooks and returns. List tools return `{{items, next_cursor}}`; pass `next_cursor` back unchanged to get the next page. When {0} rate-limits a call, the error carries `retry_after` (seconds): wait that long before retrying. Use the add/remove shipment tools to change one shipment of an order: a plain order update with `shipments` replaces the whole list.",
+                INTEGRATION.title
+            ))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        let index = TOOLS.iter().position(|t| t.name == name)?;
+        self.shared.tools.get(index).cloned()
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let scope = self.scope(&context)?;
+        Ok(ListToolsResult::with_all_items(
+            self.shared.visible_tools(&scope.filter),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let scope = self.scope(&context)?;
+        let tool = Self::allowed_tool(&scope, &request.name)?;
+        let started = Instant::now();
+        let outcome = self
+            .shared
+            .runtime
+            .call(&scope.account, tool, request.arguments)
+            .await;
+        tracing::info!(
+            target: "malomo_mcp::tool_call",
+            server = %scope.label,
+            tool = tool.name,
+            upstream_status = outcome.upstream_status,
+            is_error = outcome.is_error,
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "tool call"
+        );
+        if let (Some(rl), Some(slot)) = (
+            outcome.rate_limited,
+            Self::parts(&context).and_then(|p| p.extensions.get::<RateLimitSlot>()),
+        ) {
+            if let Ok(mut guard) = slot.0.lock() {
+                *guard = Some(rl);
+            }
+        }
+        Ok(to_result(outcome).into())
+    }
+}

@@ -1,0 +1,275 @@
+//! The HTTP face of the server: `/mcp/{token}` (Streamable HTTP, by rmcp),
+//! `/mcp/{token}/sse` (the 2024-11-05 HTTP+SSE transport), `/admin/...`
+//! and `/healthz`.
+//!
+//! The URL token is the capability: it is resolved through its hash in the
+//! store on every request, so a revoked or expired server stops answering at
+//! once. Unknown, revoked and expired tokens get the same 404.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+
+use super::handler::{McpHandler, RateLimitSlot, Scope, Shared};
+use super::legacy_sse::{self, LegacySessions};
+use crate::runtime::Account;
+use crate::store::{ResolvedServer, Store};
+
+/// Largest MCP request body accepted (larger ones get 413).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Settings of the HTTP server.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Public base URL, used in printed and provisioned MCP URLs.
+    pub public_url: String,
+    /// `Host` values accepted (DNS-rebinding protection).
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin`s accepted; any other present `Origin` gets 403.
+    pub allowed_origins: Vec<String>,
+}
+
+impl HttpOptions {
+    /// Loopback-only defaults for a server at `public_url`.
+    pub fn local(public_url: &str) -> Self {
+        let mut allowed_hosts = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
+        let mut allowed_origins = vec![
+            "http://localhost:*".to_owned(),
+            "http://127.0.0.1:*".to_owned(),
+            "http://[::1]:*".to_owned(),
+        ];
+        if let Ok(url) = url::Url::parse(public_url) {
+            if let Some(host) = url.host_str() {
+                allowed_hosts.push(host.trim_matches(['[', ']']).to_owned());
+            }
+            allowed_origins.push(url.origin().ascii_serialization());
+        }
+        allowed_hosts.dedup();
+        Self {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            allowed_hosts,
+            allowed_origins,
+        }
+    }
+}
+
+/// State of the HTTP routes.
+#[derive(Clone)]
+pub struct AppState {
+    shared: Arc<Shared>,
+    store: Store,
+    mcp: StreamableHttpService<McpHandler, LocalSessionManager>,
+    legacy: LegacySessions,
+    options: Arc<HttpOptions>,
+}
+
+/// Builds the whole HTTP application.
+pub fn app(
+    shared: Arc<Shared>,
+    store: Store,
+    options: HttpOptions,
+    shutdown: CancellationToken,
+) -> Router {
+    let handler = McpHandler::per_request(shared.clone());
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(options.allowed_hosts.clone())
+        .with_allowed_origins(options.allowed_origins.clone())
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        .with_json_response(true)
+        .with_sse_keep_alive(Some(std::time::Duration::from_secs(15)))
+        .with_cancellation_token(shutdown.child_token());
+    let mcp = StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let state = AppState {
+        shared,
+        store: store.clone(),
+        mcp,
+        legacy: LegacySessions::new(shutdown),
+        options: Arc::new(options.clone()),
+    };
+    let admin = crate::admin::router(crate::admin::AdminState {
+        store,
+        public_url: options.public_url.clone(),
+    });
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/mcp/{token}", any(mcp_entry))
+        .route("/mcp/{token}/sse", get(legacy_sse_entry))
+        .route(
+            "/mcp/{token}/message",
+            axum::routing::post(legacy_message_entry),
+        )
+        .with_state(state)
+        .merge(admin)
+}
+
+async fn healthz() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        "{\"status\":\"ok\"}",
+    )
+}
+
+fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "error": { "code": code, "message": message } });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Same answer for unknown, revoked and expired tokens.
+fn not_found() -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no MCP server at this URL",
+    )
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Resolves the URL token and checks the second factor; the error is the
+/// response to send.
+#[allow(clippy::result_large_err)]
+pub(super) fn authorize(
+    store: &Store,
+    token: &str,
+    headers: &HeaderMap,
+) -> Result<Scope, Response> {
+    let resolved: ResolvedServer = match store.resolve_token(token) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(not_found()),
+        Err(e) => {
+            tracing::error!(error = %e, "token lookup failed");
+            return Err(json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "token lookup failed",
+            ));
+        }
+    };
+    if resolved.require_api_token_auth {
+        let ok = bearer(headers).is_some_and(|t| store.verify_admin_token(t).unwrap_or(false));
+        if !ok {
+            let mut response = json_error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this MCP server requires an API token: send `Authorization: Bearer <api token>`",
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"malomo-mcp\""),
+            );
+            return Err(response);
+        }
+    }
+    Ok(Scope {
+        account: Account {
+            base_url: resolved.base_url,
+            api_key: resolved.api_key,
+        },
+        filter: resolved.filter,
+        label: resolved.id,
+    })
+}
+
+async fn mcp_entry(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    mut request: Request,
+) -> Response {
+    let scope = match authorize(&state.store, &token, request.headers()) {
+        Ok(scope) => scope,
+        Err(response) => return response,
+    };
+    let slot = RateLimitSlot::default();
+    request.extensions_mut().insert(Arc::new(scope));
+    request.extensions_mut().insert(slot.clone());
+    let response = match state.mcp.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let (mut parts, body) = response.into_parts();
+    // A JSON answer is complete when it gets here, so the tool's upstream
+    // rate-limit state can also go out as headers. (Streamed SSE answers
+    // have sent their headers before the tool ran; the values are in the
+    // tool result there.)
+    let rate_limit = slot.0.lock().ok().and_then(|g| *g);
+    if let Some(rl) = rate_limit {
+        for (name, value) in [
+            ("ratelimit-limit", rl.limit),
+            ("ratelimit-remaining", rl.remaining),
+            ("ratelimit-reset", rl.reset),
+            ("retry-after", rl.retry_after),
+        ] {
+            if let Some(v) = value {
+                parts.headers.insert(name, HeaderValue::from(v));
+            }
+        }
+    }
+    Response::from_parts(parts, Body::new(body))
+}
+
+async fn legacy_sse_entry(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = legacy_sse::check_origin_and_host(&headers, &state.options) {
+        return response;
+    }
+    let scope = match authorize(&state.store, &token, &headers) {
+        Ok(scope) => scope,
+        Err(response) => return response,
+    };
+    let handler = McpHandler::fixed(state.shared.clone(), scope);
+    state.legacy.open(handler, &token)
+}
+
+async fn legacy_message_entry(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<legacy_sse::MessageQuery>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(response) = legacy_sse::check_origin_and_host(&headers, &state.options) {
+        return response;
+    }
+    if let Err(response) = authorize(&state.store, &token, &headers) {
+        // Revoked or expired while the stream was open: end the session.
+        state.legacy.close(&query.session_id);
+        return response;
+    }
+    if body.len() > MAX_BODY_BYTES {
+        return json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "request body over 1 MiB",
+        );
+    }
+    state.legacy.deliver(&query.session_id, &token, &body).await
+}

@@ -1,0 +1,279 @@
+//! The 2024-11-05 HTTP+SSE transport, for older clients: `GET
+//! /mcp/{token}/sse` opens an event stream whose first `endpoint` event
+//! names the URL to POST messages to; answers come back on the stream.
+//!
+//! rmcp 3 dropped its SSE server, so this file bridges the two HTTP routes
+//! to an rmcp service through channels (rmcp's `Transport` trait); the
+//! protocol itself is still rmcp's.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::service::{RoleServer, ServiceExt};
+use rmcp::transport::Transport;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::handler::McpHandler;
+use super::http::HttpOptions;
+
+/// Query of the message endpoint.
+#[derive(Debug, serde::Deserialize)]
+pub struct MessageQuery {
+    #[serde(rename = "sessionId")]
+    pub session_id: String,
+}
+
+struct Session {
+    /// SHA-256 of the URL token the stream was opened with: a message must
+    /// come through the same capability URL.
+    token_hash: [u8; 32],
+    to_server: mpsc::Sender<ClientJsonRpcMessage>,
+    ct: CancellationToken,
+}
+
+/// Open legacy SSE sessions.
+#[derive(Clone)]
+pub struct LegacySessions {
+    sessions: Arc<Mutex<HashMap<String, Session>>>,
+    shutdown: CancellationToken,
+}
+
+fn hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Channels as an rmcp transport.
+struct ChannelTransport {
+    from_client: mpsc::Receiver<ClientJsonRpcMessage>,
+    to_client: mpsc::Sender<ServerJsonRpcMessage>,
+}
+
+impl Transport<RoleServer> for ChannelTransport {
+    type Error = std::io::Error;
+
+    fn send(
+        &mut self,
+        item: ServerJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let tx = self.to_client.clone();
+        async move {
+            tx.send(item).await.map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "SSE stream closed")
+            })
+        }
+    }
+
+    fn receive(&mut self) -> impl Future<Output = Option<ClientJsonRpcMessage>> + Send {
+        self.from_client.recv()
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.from_client.close();
+        Ok(())
+    }
+}
+
+/// Removes the session when its event stream is dropped (client gone).
+struct StreamGuard {
+    sessions: Arc<Mutex<HashMap<String, Session>>>,
+    id: String,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        if let Ok(mut sessions) = self.sessions.lock() {
+            if let Some(session) = sessions.remove(&self.id) {
+                session.ct.cancel();
+            }
+        }
+    }
+}
+
+impl LegacySessions {
+    pub fn new(shutdown: CancellationToken) -> Self {
+        Self {
+            sessions: Arc::default(),
+            shutdown,
+        }
+    }
+
+    /// Opens a session served by `handler` and answers its event stream.
+    pub fn open(&self, handler: McpHandler, token: &str) -> Response {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let (to_server, from_client) = mpsc::channel(64);
+        let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(64);
+        let ct = self.shutdown.child_token();
+        if let Ok(mut sessions) = self.sessions.lock() {
+            sessions.insert(
+                id.clone(),
+                Session {
+                    token_hash: hash(token),
+                    to_server,
+                    ct: ct.clone(),
+                },
+            );
+        }
+        let transport = ChannelTransport {
+            from_client,
+            to_client,
+        };
+        let serve_ct = ct.clone();
+        tokio::spawn(async move {
+            match handler.serve_with_ct(transport, serve_ct).await {
+                Ok(running) => {
+                    let _ = running.waiting().await;
+                }
+                Err(e) => tracing::debug!(error = %e, "legacy SSE session ended before initialize"),
+            }
+        });
+        let endpoint = format!("/mcp/{token}/message?sessionId={id}");
+        let guard = StreamGuard {
+            sessions: self.sessions.clone(),
+            id,
+        };
+        let first = futures::stream::once(async move {
+            Ok::<_, Infallible>(Event::default().event("endpoint").data(endpoint))
+        });
+        let rest = futures::stream::unfold(
+            (guard, ct, from_server),
+            |(guard, ct, mut from_server)| async move {
+                let message = tokio::select! {
+                    m = from_server.recv() => m,
+                    () = ct.cancelled() => None,
+                }?;
+                let data = serde_json::to_string(&message).unwrap_or_default();
+                Some((
+                    Ok(Event::default().event("message").data(data)),
+                    (guard, ct, from_server),
+                ))
+            },
+        );
+        Sse::new(futures::StreamExt::chain(first, rest))
+            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+            .into_response()
+    }
+
+    /// Ends a session (its capability was revoked or expired).
+    pub fn close(&self, id: &str) {
+        if let Ok(mut sessions) = self.sessions.lock() {
+            if let Some(session) = sessions.remove(id) {
+                session.ct.cancel();
+            }
+        }
+    }
+
+    /// Hands one POSTed JSON-RPC message to its session.
+    pub async fn deliver(&self, id: &str, token: &str, body: &[u8]) -> Response {
+        let sender = self.sessions.lock().ok().and_then(|sessions| {
+            sessions
+                .get(id)
+                .filter(|s| s.token_hash == hash(token))
+                .map(|s| s.to_server.clone())
+        });
+        let Some(sender) = sender else {
+            return (StatusCode::NOT_FOUND, "unknown session").into_response();
+        };
+        let message: ClientJsonRpcMessage = match serde_json::from_slice(body) {
+            Ok(m) => m,
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("not a JSON-RPC message: {e}"),
+                )
+                    .into_response();
+            }
+        };
+        match sender.send(message).await {
+            Ok(()) => (StatusCode::ACCEPTED, "Accepted").into_response(),
+            Err(_) => (StatusCode::NOT_FOUND, "session closed").into_response(),
+        }
+    }
+}
+
+/// DNS-rebinding protection for the legacy routes (rmcp does the same for
+/// Streamable HTTP): the `Host` must be allowed, and an `Origin`, when
+/// present, must be too.
+#[allow(clippy::result_large_err)]
+pub fn check_origin_and_host(headers: &HeaderMap, options: &HttpOptions) -> Result<(), Response> {
+    let forbidden = |what: &str| {
+        (
+            StatusCode::FORBIDDEN,
+            format!("Forbidden: {what} not allowed"),
+        )
+            .into_response()
+    };
+    if !options.allowed_hosts.is_empty() {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let name = match host.strip_prefix('[') {
+            Some(rest) => rest.split(']').next().unwrap_or(""),
+            None => host.split(':').next().unwrap_or(""),
+        };
+        if !options
+            .allowed_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name) || h.eq_ignore_ascii_case(host))
+        {
+            return Err(forbidden("Host"));
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        if !options
+            .allowed_origins
+            .iter()
+            .any(|allowed| origin_matches(allowed, origin))
+        {
+            return Err(forbidden("Origin"));
+        }
+    }
+    Ok(())
+}
+
+fn origin_matches(allowed: &str, origin: &str) -> bool {
+    match allowed.strip_suffix(":*") {
+        Some(prefix) => {
+            origin == prefix
+                || origin
+                    .strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_prefix(':'))
+                    .is_some_and(|port| {
+                        !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+                    })
+        }
+        None => allowed.eq_ignore_ascii_case(origin),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_matches;
+
+    #[test]
+    fn origins_match_by_scheme_host_and_port() {
+        assert!(origin_matches(
+            "http://localhost:*",
+            "http://localhost:6274"
+        ));
+        assert!(origin_matches("http://localhost:*", "http://localhost"));
+        assert!(!origin_matches(
+            "http://localhost:*",
+            "http://localhost.evil.com"
+        ));
+        assert!(!origin_matches("http://localhost:*", "http://evil.com"));
+        assert!(origin_matches(
+            "https://app.example.com",
+            "https://app.example.com"
+        ));
+    }
+}

@@ -1,0 +1,7 @@
+//! MCP protocol: the handler over the generated table and its transports.
+
+pub mod handler;
+pub mod http;
+mod legacy_sse;
+
+pub use handler::{McpHandler, Scope, Shared};

@@ -1,0 +1,333 @@
+//! Running a generated tool: validate, route, call the upstream, normalize.
+//!
+//! Nothing here names an upstream endpoint: every endpoint-specific fact
+//! comes from the generated table in `crate::catalog`.
+
+pub mod cursor;
+mod keyed;
+pub mod route;
+pub mod upstream;
+pub mod validate;
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use crate::catalog::{Behavior, INTEGRATION, TOOLS, ToolDef};
+pub use cursor::CursorCodec;
+use upstream::UpstreamResponse;
+pub use upstream::{Account, RateLimit, UpstreamClient};
+use validate::ArgumentValidator;
+
+/// What a tool call produced: a JSON value for `structuredContent` (or the
+/// error's details), whether it is an error, and upstream rate-limit state
+/// when the upstream refused with 429.
+#[derive(Debug, Clone)]
+pub struct ToolOutcome {
+    pub is_error: bool,
+    /// Human-readable text (the JSON itself for successes).
+    pub text: String,
+    pub structured: Option<Value>,
+    pub rate_limited: Option<RateLimit>,
+    /// Upstream HTTP status, when an upstream answered (for logs).
+    pub upstream_status: Option<u16>,
+}
+
+impl ToolOutcome {
+    fn success(value: Value) -> Self {
+        let text = serde_json::to_string(&value).unwrap_or_default();
+        Self {
+            is_error: false,
+            text,
+            structured: Some(value),
+            rate_limited: None,
+            upstream_status: None,
+        }
+    }
+
+    /// A tool error a model can act on: the message says what to do.
+    pub fn error(message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            is_error: true,
+            structured: Some(json!({ "error": { "message": message } })),
+            text: message,
+            rate_limited: None,
+            upstream_status: None,
+        }
+    }
+}
+
+/// Shared, immutable state for running tools.
+pub struct Runtime {
+    client: UpstreamClient,
+    cursors: CursorCodec,
+    validators: Vec<ArgumentValidator>,
+}
+
+impl Runtime {
+    pub fn new(timeout: Duration, cursors: CursorCodec) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: UpstreamClient::new(timeout)?,
+            cursors,
+            validators: TOOLS.iter().map(|_| ArgumentValidator::new()).collect(),
+        })
+    }
+
+    fn validator(&self, tool: &ToolDef) -> Option<&ArgumentValidator> {
+        let index = TOOLS.iter().position(|t| std::ptr::eq(t, tool))?;
+        self.validators.get(index)
+    }
+
+    /// Runs `tool` with `arguments` for `account`. Never panics on input;
+    /// every failure is a tool error with a message that names its cause.
+    pub async fn call(
+        &self,
+        account: &Account,
+        tool: &'static ToolDef,
+        arguments: Option<Map<String, Value>>,
+    ) -> ToolOutcome {
+        let args = Value::Object(arguments.unwrap_or_default());
+        if let Some(validator) = self.validator(tool) {
+            if let Err(problems) = validator.check(tool, &args) {
+                return ToolOutcome::error(format!(
+                    "Invalid arguments for `{}` (nothing was sent to {}): {}",
+                    tool.name,
+                    INTEGRATION.title,
+                    problems.join("; ")
+                ));
+            }
+        }
+        let Value::Object(args) = args else {
+            return ToolOutcome::error("arguments must be a JSON object");
+        };
+        match tool.behavior {
+            Behavior::Direct => self.direct(account, tool, &args).await,
+            Behavior::GuardedReplace {
+                array,
+                read_tool,
+                override_flag,
+            } => {
+                keyed::guarded_replace(self, account, tool, &args, array, read_tool, override_flag)
+                    .await
+            }
+            Behavior::KeyedArrayMerge {
+                array,
+                op,
+                read_tool,
+                write_tool,
+                id_arg,
+            } => {
+                keyed::merge(
+                    self, account, tool, &args, array, op, read_tool, write_tool, id_arg,
+                )
+                .await
+            }
+        }
+    }
+
+    /// One upstream request, normalized.
+    async fn direct(
+        &self,
+        account: &Account,
+        tool: &ToolDef,
+        args: &Map<String, Value>,
+    ) -> ToolOutcome {
+        let mut request = match route::route(tool, args) {
+            Ok(r) => r,
+            Err(e) => {
+                return ToolOutcome::error(format!("Invalid arguments for `{}`: {e}", tool.name));
+            }
+        };
+        if let Some(paging) = tool.pagination {
+            let limit = args
+                .get("limit")
+                .and_then(Value::as_u64)
+                .unwrap_or(u64::from(paging.default_limit));
+            request.query.retain(|(k, _)| k != paging.limit_param);
+            request
+                .query
+                .push((paging.limit_param.to_owned(), limit.to_string()));
+            if let Some(cursor) = args
+                .get("next_cursor")
+                .and_then(Value::as_str)
+                .filter(|c| !c.is_empty())
+            {
+                match self.cursors.decode(tool.name, cursor) {
+                    Ok(params) => {
+                        for (key, value) in params {
+                            request.query.retain(|(k, _)| *k != key);
+                            request.query.push((key, value));
+                        }
+                    }
+                    Err(e) => return ToolOutcome::error(e.to_string()),
+                }
+            }
+        }
+        let response = match self.client.send(account, &request).await {
+            Ok(r) => r,
+            Err(e) => return ToolOutcome::error(e.to_string()),
+        };
+        self.normalize(tool, response)
+    }
+
+    /// Turns an upstream answer into the tool's output shape.
+    fn normalize(&self, tool: &ToolDef, response: UpstreamResponse) -> ToolOutcome {
+        let status = response.status;
+        let mut outcome = if (200..300).contains(&status) {
+            match self.success_value(tool, &response) {
+                Ok(value) => ToolOutcome::success(value),
+                Err(message) => ToolOutcome::error(message),
+            }
+        } else if status == 404 && tool.pagination.is_some_and(|p| p.not_found_as_empty) {
+            ToolOutcome::success(json!({ "items": [], "next_cursor": null }))
+        } else {
+            upstream_error(tool, &response)
+        };
+        outcome.upstream_status = Some(status);
+        outcome
+    }
+
+    fn success_value(&self, tool: &ToolDef, response: &UpstreamResponse) -> Result<Value, String> {
+        let body: Value = if response.body.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            serde_json::from_slice(&response.body).map_err(|e| {
+                format!(
+                    "{} answered {} with a body that is not JSON: {e}",
+                    INTEGRATION.title, response.status
+                )
+            })?
+        };
+        if let Some(paging) = tool.pagination {
+            let items = match body {
+                Value::Array(items) => items,
+                Value::Object(_) if paging.object_as_item => vec![body],
+                Value::Null => Vec::new(),
+                other => {
+                    return Err(format!(
+                        "{} answered a list request with {}, not a list",
+                        INTEGRATION.title,
+                        kind(&other)
+                    ));
+                }
+            };
+            // The cursor carries every parameter of the `rel="next"` link
+            // but the page size (so filters stay those of the first page),
+            // and only a link that carries a cursor parameter counts.
+            let next_cursor = upstream::next_link(&response.headers)
+                .filter(|url| {
+                    !items.is_empty()
+                        && (paging.cursor_params.is_empty()
+                            || url
+                                .query_pairs()
+                                .any(|(k, _)| paging.cursor_params.contains(&k.as_ref())))
+                })
+                .map(|url| {
+                    let params: Vec<(String, String)> = url
+                        .query_pairs()
+                        .filter(|(k, _)| k != paging.limit_param)
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect();
+                    self.cursors.encode(tool.name, params)
+                });
+            return Ok(json!({ "items": items, "next_cursor": next_cursor }));
+        }
+        Ok(match body {
+            Value::Object(_) => body,
+            // An empty success (e.g. a delete answering 204) still gives the
+            // model something structured to read.
+            Value::Null => json!({ "ok": true, "status": response.status }),
+            // A lookup answered as a one-element array is that element.
+            Value::Array(mut items) if items.len() == 1 => items.remove(0),
+            Value::Array(items) if items.is_empty() => {
+                return Err(format!(
+                    "{} found nothing matching these arguments",
+                    INTEGRATION.title
+                ));
+            }
+            other => json!({ "result": other }),
+        })
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// An upstream error as a tool error: status, the upstream's code, message
+/// and request id, and for 429 the rate-limit fields in IETF terms.
+fn upstream_error(tool: &ToolDef, response: &UpstreamResponse) -> ToolOutcome {
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    let field = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
+    let code = field("code");
+    let message = field("message").unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(&response.body);
+        let text = text.trim();
+        if text.is_empty() {
+            "no message".to_owned()
+        } else {
+            text.chars().take(300).collect()
+        }
+    });
+    let request_id = field("request_id");
+    let mut error = json!({
+        "status": response.status,
+        "code": code,
+        "message": message,
+        "request_id": request_id,
+    });
+    let mut text = format!(
+        "{} answered HTTP {}{} to `{}`: {}",
+        INTEGRATION.title,
+        response.status,
+        code.as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default(),
+        tool.name,
+        message
+    );
+    if let Some(id) = &request_id {
+        text.push_str(&format!(" [request_id {id}]"));
+    }
+    let mut rate_limited = None;
+    let mut structured = Map::new();
+    if response.status == 429 {
+        let rl = RateLimit::from_headers(&response.headers);
+        rate_limited = Some(rl);
+        text.push_str(&format!(
+            ". Rate limited: retry after {} s (ratelimit-limit {}, ratelimit-remaining {}, ratelimit-reset {} s). This server does not retry for you.",
+            rl.retry_after.map_or("?".into(), |v| v.to_string()),
+            rl.limit.map_or("?".into(), |v| v.to_string()),
+            rl.remaining.map_or("?".into(), |v| v.to_string()),
+            rl.reset.map_or("?".into(), |v| v.to_string()),
+        ));
+        structured.insert("ratelimit-limit".into(), json!(rl.limit));
+        structured.insert("ratelimit-remaining".into(), json!(rl.remaining));
+        structured.insert("ratelimit-reset".into(), json!(rl.reset));
+        structured.insert("retry_after".into(), json!(rl.retry_after));
+    } else if response.status == 401 || response.status == 403 {
+        text.push_str(
+            ". The account's API key does not allow this call; no retry will change that.",
+        );
+    }
+    if let Some(obj) = error.as_object_mut() {
+        obj.insert("message".into(), json!(text.clone()));
+        obj.insert("upstream_message".into(), json!(message));
+    }
+    structured.insert("error".into(), error);
+    ToolOutcome {
+        is_error: true,
+        text,
+        structured: Some(Value::Object(structured)),
+        rate_limited,
+        upstream_status: Some(response.status),
+    }
+}

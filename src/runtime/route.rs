@@ -1,0 +1,224 @@
+//! Routing a tool's flat arguments to the upstream request's path, query
+//! string and JSON body, as the generated table says.
+
+use serde_json::{Map, Value};
+
+use crate::catalog::{HttpMethod, Location, ToolDef};
+
+/// An upstream request, before the base URL and credentials are added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamRequest {
+    pub method: HttpMethod,
+    /// Path with its parameters substituted and percent-encoded.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    /// JSON body; `None` when the method sends none.
+    pub body: Option<Map<String, Value>>,
+}
+
+/// A routing failure that names the argument at fault.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RouteError {
+    #[error("missing required argument `{0}`")]
+    MissingPathArgument(String),
+    #[error("argument `{0}` must be a string or a number to be used in the URL path")]
+    BadPathArgument(String),
+    #[error("argument `{0}` must not be empty")]
+    EmptyPathArgument(String),
+}
+
+/// Builds the upstream request for `tool` from validated flat arguments.
+/// Control arguments (paging, override flags) are left to the caller.
+pub fn route(tool: &ToolDef, args: &Map<String, Value>) -> Result<UpstreamRequest, RouteError> {
+    let mut path = String::with_capacity(tool.path.len() + 40);
+    let mut rest = tool.path;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        path.push_str(&rest[..open]);
+        let wire = &rest[open + 1..open + close];
+        let field = tool
+            .fields
+            .iter()
+            .find(|f| f.location == Location::Path && f.wire == wire);
+        let name = field.map_or(wire, |f| f.name);
+        let value = args
+            .get(name)
+            .ok_or_else(|| RouteError::MissingPathArgument(name.to_owned()))?;
+        let text =
+            scalar_text(value).ok_or_else(|| RouteError::BadPathArgument(name.to_owned()))?;
+        if text.is_empty() {
+            return Err(RouteError::EmptyPathArgument(name.to_owned()));
+        }
+        encode_path_segment(&text, &mut path);
+        rest = &rest[open + close + 1..];
+    }
+    path.push_str(rest);
+
+    let mut query = Vec::new();
+    let mut body: Option<Map<String, Value>> = None;
+    for field in tool.fields {
+        let Some(value) = args.get(field.name) else {
+            continue;
+        };
+        match field.location {
+            Location::Query => {
+                if value.is_null() {
+                    continue;
+                }
+                match value {
+                    Value::Array(items) => {
+                        for item in items {
+                            if let Some(text) = scalar_text(item) {
+                                query.push((field.wire.to_owned(), text));
+                            }
+                        }
+                    }
+                    other => {
+                        let text = scalar_text(other).unwrap_or_else(|| other.to_string());
+                        query.push((field.wire.to_owned(), text));
+                    }
+                }
+            }
+            Location::Body => {
+                body.get_or_insert_with(Map::new)
+                    .insert(field.wire.to_owned(), value.clone());
+            }
+            Location::Path | Location::Control => {}
+        }
+    }
+    if body.is_none()
+        && matches!(
+            tool.http_method,
+            HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch
+        )
+    {
+        body = Some(Map::new());
+    }
+    Ok(UpstreamRequest {
+        method: tool.http_method,
+        path,
+        query,
+        body,
+    })
+}
+
+/// The text of a JSON scalar as it goes into a URL.
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, so that a
+/// value can never add a path segment (`../`) or a query string.
+fn encode_path_segment(text: &str, out: &mut String) {
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(byte >> 4)]));
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(byte & 15)]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Annotations, Behavior, FieldRoute, MethodClass};
+    use serde_json::json;
+
+    const FIELDS: &[FieldRoute] = &[
+        FieldRoute {
+            name: "id",
+            wire: "id",
+            location: Location::Path,
+            required: true,
+        },
+        FieldRoute {
+            name: "number",
+            wire: "number",
+            location: Location::Query,
+            required: false,
+        },
+        FieldRoute {
+            name: "email",
+            wire: "email",
+            location: Location::Body,
+            required: false,
+        },
+        FieldRoute {
+            name: "event_id",
+            wire: "id",
+            location: Location::Body,
+            required: false,
+        },
+        FieldRoute {
+            name: "limit",
+            wire: "limit",
+            location: Location::Control,
+            required: false,
+        },
+    ];
+
+    fn tool(method: HttpMethod) -> ToolDef {
+        ToolDef {
+            name: "t",
+            title: "t",
+            description: "",
+            resource: "r",
+            method: "m",
+            class: MethodClass::Read,
+            tags: &[],
+            http_method: method,
+            path: "/things/{id}/sub",
+            fields: FIELDS,
+            input_schema: "{}",
+            output_schema: "{}",
+            annotations: Annotations {
+                read_only: true,
+                destructive: false,
+                idempotent: true,
+                open_world: true,
+            },
+            pagination: None,
+            behavior: Behavior::Direct,
+        }
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn flat_arguments_go_to_path_query_and_body() {
+        let args = obj(
+            json!({"id": "a b/../c", "number": 1000, "email": "x@y.z", "event_id": "e1", "limit": 5}),
+        );
+        let req = route(&tool(HttpMethod::Put), &args).expect("routes");
+        assert_eq!(req.path, "/things/a%20b%2F..%2Fc/sub");
+        assert_eq!(req.query, vec![("number".to_owned(), "1000".to_owned())]);
+        assert_eq!(req.body, Some(obj(json!({"email": "x@y.z", "id": "e1"}))));
+    }
+
+    #[test]
+    fn missing_path_argument_is_named() {
+        let err = route(&tool(HttpMethod::Get), &Map::new()).expect_err("fails");
+        assert_eq!(err, RouteError::MissingPathArgument("id".into()));
+        let err = route(&tool(HttpMethod::Get), &obj(json!({"id": ""}))).expect_err("fails");
+        assert_eq!(err, RouteError::EmptyPathArgument("id".into()));
+    }
+
+    #[test]
+    fn get_sends_no_body() {
+        let req = route(&tool(HttpMethod::Get), &obj(json!({"id": 7}))).expect("routes");
+        assert_eq!(req.path, "/things/7/sub");
+        assert_eq!(req.body, None);
+    }
+}

@@ -1,0 +1,212 @@
+//! The HTTP client that calls the upstream API, and how its answers are read.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue};
+
+use super::route::UpstreamRequest;
+use crate::catalog::{HttpMethod, INTEGRATION};
+
+/// The account a call is made for: where the upstream is and its key.
+#[derive(Clone)]
+pub struct Account {
+    pub base_url: String,
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("base_url", &self.base_url)
+            .field("api_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A raw upstream answer.
+#[derive(Debug)]
+pub struct UpstreamResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Why no answer came back.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("{service} did not answer within {0:?}; nothing is known to have changed, and the call may be retried", service = INTEGRATION.title)]
+    Timeout(Duration),
+    #[error("could not reach {service} at {0}: {1}", service = INTEGRATION.title)]
+    Connect(String, String),
+    #[error("the request to {service} failed: {0}", service = INTEGRATION.title)]
+    Other(String),
+}
+
+/// A pooled HTTP client with the integration's fixed headers.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl UpstreamClient {
+    pub fn new(timeout: Duration) -> anyhow::Result<Self> {
+        crate::install_crypto_provider();
+        let mut headers = HeaderMap::new();
+        for (name, value) in INTEGRATION.headers {
+            headers.insert(
+                reqwest::header::HeaderName::from_static(leak_lowercase(name)),
+                HeaderValue::from_static(value),
+            );
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("malomo-mcp/", env!("CARGO_PKG_VERSION")))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Self { client, timeout })
+    }
+
+    /// Sends one request and reads the whole answer.
+    pub async fn send(
+        &self,
+        account: &Account,
+        request: &UpstreamRequest,
+    ) -> Result<UpstreamResponse, TransportError> {
+        let url = format!("{}{}", account.base_url.trim_end_matches('/'), request.path);
+        let method = match request.method {
+            HttpMethod::Get => reqwest::Method::GET,
+            HttpMethod::Post => reqwest::Method::POST,
+            HttpMethod::Put => reqwest::Method::PUT,
+            HttpMethod::Patch => reqwest::Method::PATCH,
+            HttpMethod::Delete => reqwest::Method::DELETE,
+        };
+        let mut builder = self.client.request(method, &url).header(
+            reqwest::header::AUTHORIZATION,
+            format!("{} {}", INTEGRATION.auth_scheme, account.api_key),
+        );
+        if !request.query.is_empty() {
+            builder = builder.query(&request.query);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.json(body);
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| self.classify(&account.base_url, e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.classify(&account.base_url, e))?;
+        Ok(UpstreamResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn classify(&self, base_url: &str, error: reqwest::Error) -> TransportError {
+        if error.is_timeout() {
+            TransportError::Timeout(self.timeout)
+        } else if error.is_connect() {
+            // The error's Display holds no credentials: the key travels in a
+            // header, never in the URL.
+            TransportError::Connect(base_url.to_owned(), root_cause(&error))
+        } else {
+            TransportError::Other(root_cause(&error))
+        }
+    }
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut source = error;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
+
+/// Header names in the table are written as documented (`Accept`); the
+/// `http` crate wants them lower-case and `'static`.
+fn leak_lowercase(name: &'static str) -> &'static str {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Box::leak(name.to_ascii_lowercase().into_boxed_str())
+    } else {
+        name
+    }
+}
+
+/// The `rel="next"` URL of a `Link` header, if any.
+pub fn next_link(headers: &HeaderMap) -> Option<url::Url> {
+    for value in headers.get_all(reqwest::header::LINK) {
+        let Ok(text) = value.to_str() else { continue };
+        for link in text.split(',') {
+            let mut parts = link.split(';');
+            let target = parts.next()?.trim();
+            let is_next = parts.any(|p| {
+                let p = p.trim();
+                p.eq_ignore_ascii_case("rel=\"next\"") || p.eq_ignore_ascii_case("rel=next")
+            });
+            if is_next {
+                let target = target.trim_start_matches('<').trim_end_matches('>');
+                if let Ok(url) = url::Url::parse(target) {
+                    return Some(url);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Rate-limit state reported by the upstream, in IETF terms (seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateLimit {
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    /// Seconds until the quota resets.
+    pub reset: Option<u64>,
+    /// Seconds to wait before retrying.
+    pub retry_after: Option<u64>,
+}
+
+impl RateLimit {
+    /// Reads `X-RateLimit-*`, IETF `RateLimit-*` and `Retry-After` headers.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let num = |names: &[&str]| {
+            names.iter().find_map(|n| {
+                headers
+                    .get(*n)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .filter(|v| v.is_finite() && *v >= 0.0)
+                    .map(|v| v.ceil() as u64)
+            })
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        // X-RateLimit-Reset is a Unix time with some APIs and a delay with
+        // others: anything past 2001 is taken as a time.
+        let reset = num(&["ratelimit-reset", "x-ratelimit-reset"]).map(|r| {
+            if r > 1_000_000_000 {
+                r.saturating_sub(now)
+            } else {
+                r
+            }
+        });
+        let retry_after = num(&["retry-after"]);
+        Self {
+            limit: num(&["ratelimit-limit", "x-ratelimit-limit"]),
+            remaining: num(&["ratelimit-remaining", "x-ratelimit-remaining"]),
+            reset: reset.or(retry_after),
+            retry_after: retry_after.or(reset),
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Starting the server: the HTTP server (`serve`) and stdio (`stdio`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::access::ToolFilter;
+use crate::catalog::INTEGRATION;
+use crate::mcp::http::{self, HttpOptions};
+use crate::mcp::{McpHandler, Scope, Shared};
+use crate::runtime::{Account, CursorCodec, Runtime};
+use crate::sandbox::{self, SandboxConfig, SandboxHandle};
+use crate::store::{NewServer, Store};
+
+/// Which upstream the server talks to.
+#[derive(Debug, Clone)]
+pub enum Upstream {
+    /// The embedded sandbox, started in-process.
+    Sandbox(SandboxConfig),
+    /// A real account.
+    Remote { api_key: String, base_url: String },
+}
+
+impl Upstream {
+    /// `MALOMO_API_KEY` (and `MALOMO_BASE_URL`) when set, else the sandbox.
+    pub fn from_env(sandbox: SandboxConfig) -> Self {
+        match std::env::var("MALOMO_API_KEY") {
+            Ok(key) if !key.trim().is_empty() => Upstream::Remote {
+                api_key: key.trim().to_owned(),
+                base_url: std::env::var("MALOMO_BASE_URL")
+                    .ok()
+                    .filter(|u| !u.trim().is_empty())
+                    .unwrap_or_else(|| INTEGRATION.default_base_url.to_owned()),
+            },
+            _ => Upstream::Sandbox(sandbox),
+        }
+    }
+}
+
+/// A started upstream: the account to call it with, and the sandbox to keep
+/// alive when it is one.
+pub struct StartedUpstream {
+    pub account_name: &'static str,
+    pub account: Account,
+    pub sandbox: Option<SandboxHandle>,
+}
+
+/// Starts the sandbox when asked for, and says which account to use.
+pub async fn start_upstream(upstream: Upstream) -> anyhow::Result<StartedUpstream> {
+    Ok(match upstream {
+        Upstream::Sandbox(config) => {
+            let handle = sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), config).await?;
+            StartedUpstream {
+                account_name: "sandbox",
+                account: Account {
+                    base_url: handle.base_url(),
+                    api_key: handle.secret_key().to_owned(),
+                },
+                sandbox: Some(handle),
+            }
+        }
+        Upstream::Remote { api_key, base_url } => StartedUpstream {
+            account_name: INTEGRATION.name,
+            account: Account { base_url, api_key },
+            sandbox: None,
+        },
+    })
+}
+
+/// Settings of `serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub db: PathBuf,
+    /// Public base URL for printed MCP URLs; defaults to `http://{listen}`.
+    pub public_url: Option<String>,
+    /// Extra `Host` names accepted besides loopback and the public URL's.
+    pub allowed_hosts: Vec<String>,
+    pub upstream: Upstream,
+    pub admin_token: Option<String>,
+    pub upstream_timeout: Duration,
+}
+
+/// A running HTTP server.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    /// The MCP URL of the `default` server provisioned at start.
+    pub mcp_url: String,
+    pub store: Store,
+    pub account_id: String,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    _sandbox: Option<SandboxHandle>,
+    _sweeper: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish, and returns.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+        self._sweeper.abort();
+    }
+
+    /// Waits until the server stops (after `shutdown_token` is cancelled).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+fn shared_runtime(timeout: Duration) -> anyhow::Result<Arc<Shared>> {
+    Ok(Arc::new(Shared::new(Runtime::new(
+        timeout,
+        CursorCodec::random(),
+    )?)?))
+}
+
+/// Opens the store, provisions the account and a `default` MCP server, and
+/// serves HTTP until shut down.
+pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
+    let store = Store::open(&options.db)?;
+    if let Some(token) = options.admin_token.as_deref().filter(|t| !t.is_empty()) {
+        store.add_admin_token_hash(token)?;
+    }
+    let started = start_upstream(options.upstream.clone()).await?;
+    let account_id = store.ensure_account(
+        started.account_name,
+        &started.account.api_key,
+        &started.account.base_url,
+    )?;
+    let listener = tokio::net::TcpListener::bind(options.listen).await?;
+    let addr = listener.local_addr()?;
+    let public_url = options
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let mut http_options = HttpOptions::local(&public_url);
+    http_options
+        .allowed_hosts
+        .extend(options.allowed_hosts.iter().cloned());
+
+    // Each start replaces the `default` server, so the URL printed now is
+    // the one that works (its token is shown once and only hashed here).
+    store.delete_servers_named(&account_id, "default")?;
+    let created = store
+        .create_server(
+            &account_id,
+            NewServer {
+                name: "default".to_owned(),
+                filter: ToolFilter::all(),
+                require_api_token_auth: false,
+                expires_at: None,
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("could not provision the default MCP server: {e}"))?;
+    let mcp_url = format!("{}/mcp/{}", http_options.public_url, created.token);
+
+    let shared = shared_runtime(options.upstream_timeout)?;
+    let shutdown = CancellationToken::new();
+    let app = http::app(shared, store.clone(), http_options, shutdown.clone());
+    let sweeper = crate::store::spawn_sweeper(store.clone(), Duration::from_secs(15));
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    Ok(RunningServer {
+        addr,
+        mcp_url,
+        store,
+        account_id,
+        shutdown,
+        task,
+        _sandbox: started.sandbox,
+        _sweeper: sweeper,
+    })
+}
+
+/// Serves MCP on stdin/stdout for one client until it hangs up.
+pub async fn stdio(
+    upstream: Upstream,
+    filter: ToolFilter,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    use rmcp::ServiceExt;
+    let started = start_upstream(upstream).await?;
+    let shared = shared_runtime(timeout)?;
+    let handler = McpHandler::fixed(
+        shared,
+        Scope {
+            account: started.account,
+            filter,
+            label: "stdio".to_owned(),
+        },
+    );
+    let running = handler.serve(rmcp::transport::stdio()).await?;
+    running.waiting().await?;
+    drop(started.sandbox);
+    Ok(())
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
