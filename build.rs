@@ -1,9 +1,13 @@
-// Placeholder until the generator is wired in: an empty tool table.
+//! Compiles specs/ and templates/ into OUT_DIR/tools.rs (see the generator
+//! crate); a spec error fails the build with the file, line and field.
+
 fn main() {
-    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
-    std::fs::write(
-        out.join("tools.rs"),
-        "pub static INTEGRATION: Integration = Integration { name: \"malomo\", title: \"Malomo\", default_base_url: \"https://api.gomalomo.com\", headers: &[], auth_scheme: \"Bearer\" };\npub static TOOLS: &[ToolDef] = &[];\npub static SKIPPED: &[SkippedMethod] = &[];\n",
-    )
-    .expect("write tools.rs");
+    let manifest = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
+    let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    if let Err(e) = generator::build_script(&manifest, &out) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
 }

@@ -1,0 +1,142 @@
+//! Errors a person reads: each names the file, line, column and field path,
+//! and says what was expected.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Anything that stops a generation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A spec file is malformed or inconsistent.
+    #[error("{0}")]
+    Spec(#[from] SpecError),
+    /// A file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A template failed to parse or render.
+    #[error("templates/{template}: {message}")]
+    Template {
+        /// Template file name.
+        template: String,
+        /// What minijinja said.
+        message: String,
+    },
+    /// Emitted Rust failed to parse (a generator bug).
+    #[error("generated Rust does not parse: {0}")]
+    Rust(String),
+    /// JSON serialization failed (a generator bug).
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// A problem at one place of one spec file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// The file, relative to the workspace root when possible.
+    pub file: String,
+    /// 1-based line (0 when unknown).
+    pub line: usize,
+    /// 1-based column (0 when unknown).
+    pub column: usize,
+    /// Dotted path of the field, e.g. `methods.get.path_params.id`.
+    pub field: String,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if !self.field.is_empty() {
+            write!(f, "field `{}`: ", self.field)?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// A loaded spec file's text, used to point errors at lines.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Display name (relative path).
+    pub name: String,
+    /// The YAML text.
+    pub text: String,
+}
+
+impl SourceFile {
+    /// An error at the YAML key reached by `path` (block-style YAML), or at
+    /// the deepest key of it that could be found.
+    pub fn error_at(&self, path: &[&str], message: impl Into<String>) -> SpecError {
+        let (line, column) = locate(&self.text, path);
+        SpecError {
+            file: self.name.clone(),
+            line,
+            column,
+            field: path.join("."),
+            message: message.into(),
+        }
+    }
+}
+
+/// Finds the line and column of the key reached by `path` in block-style
+/// YAML, by following indentation. Falls back to the deepest key found, or
+/// 1:1 when none is.
+pub fn locate(text: &str, path: &[&str]) -> (usize, usize) {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut found = (1, 1);
+    let mut start = 0;
+    let mut parent_indent: Option<usize> = None;
+    for key in path {
+        let mut hit = None;
+        for (i, line) in lines.iter().enumerate().skip(start) {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let indent = line.len() - trimmed.len();
+            if let Some(p) = parent_indent
+                && indent <= p
+            {
+                break;
+            }
+            let bare = trimmed.trim_start_matches("- ");
+            let indent = indent + (trimmed.len() - bare.len());
+            if key_of(bare) == Some(key) {
+                hit = Some((i, indent));
+                break;
+            }
+        }
+        match hit {
+            Some((i, indent)) => {
+                found = (i + 1, indent + 1);
+                start = i + 1;
+                parent_indent = Some(indent);
+            }
+            None => break,
+        }
+    }
+    found
+}
+
+fn key_of(line: &str) -> Option<&str> {
+    let colon = line.find(':')?;
+    let key = line[..colon].trim();
+    Some(key.trim_matches(|c| c == '"' || c == '\''))
+}

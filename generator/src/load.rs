@@ -1,0 +1,170 @@
+//! Reading the spec tree from disk and parsing each file with errors that
+//! name the file, line, column and field path.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, SourceFile, SpecError};
+use crate::spec::{DocsSpec, IntegrationSpec, ResourceSpec};
+
+/// One parsed spec file with its source text.
+#[derive(Debug, Clone)]
+pub struct Loaded<T> {
+    /// Resource name (file stem), or the integration directory name.
+    pub name: String,
+    /// The file's text, for pointing errors at lines.
+    pub source: SourceFile,
+    /// The parsed record.
+    pub spec: T,
+}
+
+/// Every spec file of one integration, sorted by resource name.
+#[derive(Debug, Clone)]
+pub struct SpecSet {
+    /// `integration.yaml`.
+    pub integration: Loaded<IntegrationSpec>,
+    /// `resources/*.yaml`.
+    pub resources: Vec<Loaded<ResourceSpec>>,
+    /// `docs/*.yaml`.
+    pub docs: Vec<Loaded<DocsSpec>>,
+}
+
+/// Loads the single integration under `<root>/specs/`. File names in errors
+/// are shown relative to `root`.
+pub fn load_specs(root: &Path) -> Result<SpecSet, Error> {
+    let specs = root.join("specs");
+    let mut dirs = Vec::new();
+    for entry in fs::read_dir(&specs).map_err(|e| Error::io(&specs, e))? {
+        let entry = entry.map_err(|e| Error::io(&specs, e))?;
+        if entry.path().join("integration.yaml").is_file() {
+            dirs.push(entry.path());
+        }
+    }
+    dirs.sort();
+    let dir = match dirs.as_slice() {
+        [one] => one.clone(),
+        _ => {
+            return Err(SpecError {
+                file: display(root, &specs),
+                line: 0,
+                column: 0,
+                field: String::new(),
+                message: format!(
+                    "expected exactly one integration directory with an integration.yaml, found {}",
+                    dirs.len()
+                ),
+            }
+            .into());
+        }
+    };
+    let integration_name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let integration = load_file(root, &dir.join("integration.yaml"), integration_name)?;
+    let resources = load_dir(root, &dir.join("resources"))?;
+    let docs = load_dir(root, &dir.join("docs"))?;
+    Ok(SpecSet {
+        integration,
+        resources,
+        docs,
+    })
+}
+
+/// Every path `load_specs` reads, plus the directories (for
+/// `cargo:rerun-if-changed`).
+pub fn watched_paths(root: &Path, dirs: &[&str]) -> Result<Vec<PathBuf>, Error> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        walk(&root.join(dir), &mut out)?;
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+    out.push(dir.to_path_buf());
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn load_dir<T: DeserializeOwned>(root: &Path, dir: &Path) -> Result<Vec<Loaded<T>>, Error> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            load_file(root, path, stem)
+        })
+        .collect()
+}
+
+fn load_file<T: DeserializeOwned>(
+    root: &Path,
+    path: &Path,
+    name: String,
+) -> Result<Loaded<T>, Error> {
+    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let source = SourceFile {
+        name: display(root, path),
+        text,
+    };
+    let spec = parse(&source)?;
+    Ok(Loaded { name, source, spec })
+}
+
+/// Parses one YAML record, turning serde's complaint into a [`SpecError`].
+pub fn parse<T: DeserializeOwned>(source: &SourceFile) -> Result<T, SpecError> {
+    let de = serde_yaml::Deserializer::from_str(&source.text);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let field = err.path().to_string();
+        let inner = err.into_inner();
+        let (line, column) = inner
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        let mut message = inner.to_string();
+        if let Some(at) = message.find(" at line ") {
+            message.truncate(at);
+        }
+        if let Some(rest) = message.strip_prefix(&format!("{field}: ")) {
+            message = rest.to_string();
+        }
+        SpecError {
+            file: source.name.clone(),
+            line,
+            column,
+            field: if field == "." { String::new() } else { field },
+            message,
+        }
+    })
+}
+
+fn display(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}

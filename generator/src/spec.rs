@@ -1,0 +1,443 @@
+//! The serde records of the spec format (see `specs/README.md`).
+//!
+//! Every record rejects unknown fields, so a typo is an error that names the
+//! file, line and field instead of a silently ignored key.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// `specs/<integration>/integration.yaml`: how the upstream API is reached.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationSpec {
+    /// Short name used in tool names (`malomo`).
+    pub name: String,
+    /// Human name (`Malomo`).
+    pub title: String,
+    /// Default base URL of the upstream API.
+    pub base_url: String,
+    /// How requests authenticate.
+    pub auth: AuthSpec,
+    /// Headers sent on every request, in order.
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// How list endpoints page.
+    pub pagination: PaginationSpec,
+}
+
+/// The authentication scheme of the upstream API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSpec {
+    /// The `Authorization` scheme, e.g. `Bearer`.
+    pub scheme: String,
+    /// Free text on where keys come from (documentation only).
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// The integration-wide pagination style of list endpoints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaginationSpec {
+    /// The paging mechanism; only `link_header_cursor` exists so far.
+    pub style: PaginationStyle,
+    /// Upstream query parameter carrying the page size.
+    pub limit_param: String,
+    /// Upstream query parameters carried inside the opaque cursor.
+    pub cursor_params: Vec<String>,
+    /// Page size when the caller gives none.
+    pub default_limit: u32,
+    /// Largest page size a caller may ask for.
+    pub max_limit: u32,
+}
+
+/// Known pagination mechanisms.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PaginationStyle {
+    /// Cursors in the query of a `Link: <...>; rel="next"` header URL.
+    LinkHeaderCursor,
+}
+
+/// `specs/<integration>/resources/<resource>.yaml`: how to call a resource.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSpec {
+    /// Singular noun used in tool names (`order`).
+    pub singular: String,
+    /// Plural noun used in tool names (`orders`).
+    pub plural: String,
+    /// Tags every tool of the resource carries.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Named schemas, referenced as `ref: name` or `ref: resource.name`.
+    #[serde(default)]
+    pub schemas: IndexMap<String, SchemaSpec>,
+    /// The representation the resource's methods answer with.
+    #[serde(default)]
+    pub object: Option<SchemaSpec>,
+    /// The methods, keyed by method name (`list`, `get`, ... or custom).
+    pub methods: IndexMap<String, MethodSpec>,
+}
+
+/// One method of a resource: one upstream endpoint, or a strategy over them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodSpec {
+    /// What the method does; defaults to the method name when that is one
+    /// of `list`, `get`, `create`, `update`, `delete`.
+    #[serde(default)]
+    pub kind: Option<MethodKind>,
+    /// HTTP verb of the upstream call.
+    pub http: HttpVerb,
+    /// Path template relative to the base URL, with `{param}` placeholders.
+    pub path: String,
+    /// Which name pattern of `templates/tool_name.j2` names the tool.
+    #[serde(default)]
+    pub name: Option<NameSpec>,
+    /// Fields substituted into the path.
+    #[serde(default)]
+    pub path_params: IndexMap<String, FieldSpec>,
+    /// Fields sent in the query string.
+    #[serde(default)]
+    pub query: IndexMap<String, FieldSpec>,
+    /// Top-level members of the JSON body.
+    #[serde(default)]
+    pub body: IndexMap<String, FieldSpec>,
+    /// Paging behaviour; list methods page by default.
+    #[serde(default)]
+    pub pagination: Option<MethodPaginationSpec>,
+    /// The answer's schema when it is not the resource object.
+    #[serde(default)]
+    pub output: Option<SchemaSpec>,
+    /// Overrides of the annotations derived from the HTTP verb.
+    #[serde(default)]
+    pub annotations: AnnotationsSpec,
+    /// Tags in addition to the resource's.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// A runtime strategy instead of one direct upstream call.
+    #[serde(default)]
+    pub strategy: Option<StrategySpec>,
+}
+
+/// What a method does; decides its class and default name pattern.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodKind {
+    /// A paginated list (read).
+    List,
+    /// One object (read).
+    Get,
+    /// Creates an object (write).
+    Create,
+    /// Changes an object (write).
+    Update,
+    /// Deletes an object (write).
+    Delete,
+    /// Anything else (custom).
+    Custom,
+}
+
+impl MethodKind {
+    /// The kind a standard method name implies, if any.
+    pub fn from_method_name(name: &str) -> Option<MethodKind> {
+        match name {
+            "list" => Some(MethodKind::List),
+            "get" => Some(MethodKind::Get),
+            "create" => Some(MethodKind::Create),
+            "update" => Some(MethodKind::Update),
+            "delete" => Some(MethodKind::Delete),
+            _ => None,
+        }
+    }
+
+    /// The snake_case name, as used in templates.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MethodKind::List => "list",
+            MethodKind::Get => "get",
+            MethodKind::Create => "create",
+            MethodKind::Update => "update",
+            MethodKind::Delete => "delete",
+            MethodKind::Custom => "custom",
+        }
+    }
+}
+
+/// HTTP verbs.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+pub enum HttpVerb {
+    /// GET
+    #[serde(rename = "GET")]
+    Get,
+    /// POST
+    #[serde(rename = "POST")]
+    Post,
+    /// PUT
+    #[serde(rename = "PUT")]
+    Put,
+    /// PATCH
+    #[serde(rename = "PATCH")]
+    Patch,
+    /// DELETE
+    #[serde(rename = "DELETE")]
+    Delete,
+}
+
+impl HttpVerb {
+    /// The upper-case verb.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpVerb::Get => "GET",
+            HttpVerb::Post => "POST",
+            HttpVerb::Put => "PUT",
+            HttpVerb::Patch => "PATCH",
+            HttpVerb::Delete => "DELETE",
+        }
+    }
+}
+
+/// Chooses the tool-name pattern and fills its words.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameSpec {
+    /// Pattern name in `templates/tool_name.j2` (default: the method kind).
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Verb word for action patterns (`add`).
+    #[serde(default)]
+    pub verb: Option<String>,
+    /// Object word for action patterns (`shipment`).
+    #[serde(default)]
+    pub object: Option<String>,
+}
+
+/// One field of a method (its wire name is the map key): a schema whose
+/// `required` and `as` say how the tool takes it.
+pub type FieldSpec = SchemaSpec;
+
+/// A JSON Schema subset, written in YAML.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaSpec {
+    /// A named schema to use (`name` of this resource or `resource.name`).
+    #[serde(default, rename = "ref")]
+    pub reference: Option<String>,
+    /// JSON type.
+    #[serde(default, rename = "type")]
+    pub json_type: Option<JsonType>,
+    /// Whether `null` is accepted too.
+    #[serde(default)]
+    pub nullable: bool,
+    /// JSON Schema `format` (e.g. `uuid`, `email`, `uri`, `date-time`).
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Allowed string values.
+    #[serde(default, rename = "enum")]
+    pub enum_values: Option<Vec<String>>,
+    /// Item schema of an array.
+    #[serde(default)]
+    pub items: Option<Box<SchemaSpec>>,
+    /// Member schemas of an object.
+    #[serde(default)]
+    pub properties: Option<IndexMap<String, SchemaSpec>>,
+    /// Whether the caller must give this field (or object member).
+    #[serde(default)]
+    pub required: bool,
+    /// Name in the tool's flat input namespace when it must differ from the
+    /// wire name, to avoid a collision (fields only).
+    #[serde(default, rename = "as")]
+    pub flat_name: Option<String>,
+    /// Whether members beyond `properties` are accepted.
+    #[serde(default)]
+    pub additional_properties: Option<bool>,
+    /// Inclusive lower bound of a number.
+    #[serde(default)]
+    pub minimum: Option<i64>,
+    /// Inclusive upper bound of a number.
+    #[serde(default)]
+    pub maximum: Option<i64>,
+    /// Default value.
+    #[serde(default)]
+    pub default: Option<serde_json::Value>,
+    /// Accepted on input, never returned.
+    #[serde(default)]
+    pub write_only: bool,
+    /// Returned, never accepted on input.
+    #[serde(default)]
+    pub read_only: bool,
+    /// Text for people and models.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// JSON types.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum JsonType {
+    /// string
+    String,
+    /// integer
+    Integer,
+    /// number
+    Number,
+    /// boolean
+    Boolean,
+    /// object
+    Object,
+    /// array
+    Array,
+}
+
+impl JsonType {
+    /// The JSON Schema type name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JsonType::String => "string",
+            JsonType::Integer => "integer",
+            JsonType::Number => "number",
+            JsonType::Boolean => "boolean",
+            JsonType::Object => "object",
+            JsonType::Array => "array",
+        }
+    }
+}
+
+/// Per-method paging options on top of the integration's style.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodPaginationSpec {
+    /// `false` turns paging off for a list method.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// An object answer (a lookup) becomes one item.
+    #[serde(default)]
+    pub object_as_item: bool,
+    /// A 404 answer becomes an empty list.
+    #[serde(default)]
+    pub not_found_as_empty: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Annotation overrides; unset ones are derived from the HTTP verb.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnnotationsSpec {
+    /// readOnlyHint
+    #[serde(default)]
+    pub read_only: Option<bool>,
+    /// destructiveHint
+    #[serde(default)]
+    pub destructive: Option<bool>,
+    /// idempotentHint
+    #[serde(default)]
+    pub idempotent: Option<bool>,
+    /// openWorldHint
+    #[serde(default)]
+    pub open_world: Option<bool>,
+}
+
+/// A runtime strategy that replaces one direct upstream call; exactly one
+/// member is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategySpec {
+    /// A full-replacement update guarded against dropping keyed elements.
+    #[serde(default)]
+    pub guarded_replace: Option<GuardedReplaceSpec>,
+    /// Add or remove one element of a keyed array by read-modify-write.
+    #[serde(default)]
+    pub keyed_array_merge: Option<KeyedArrayMergeSpec>,
+}
+
+/// An array of objects whose elements are identified by some members.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyedArraySpec {
+    /// The body field holding the array.
+    pub field: String,
+    /// Member names that together identify an element.
+    pub key: Vec<String>,
+}
+
+/// Options of the guarded-replace strategy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardedReplaceSpec {
+    /// The keyed array that a full replacement would truncate.
+    pub array: KeyedArraySpec,
+    /// Method of the same resource that reads the current object.
+    pub read_method: String,
+    /// Boolean input that allows dropping elements.
+    pub override_flag: String,
+}
+
+/// Options of the keyed-array-merge strategy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyedArrayMergeSpec {
+    /// The keyed array to edit.
+    pub array: KeyedArraySpec,
+    /// Whether the element is added or removed.
+    pub op: MergeOpSpec,
+    /// Method of the same resource that reads the current object.
+    pub read_method: String,
+    /// Method of the same resource that writes the whole array back.
+    pub write_method: String,
+    /// Input field holding the object's id.
+    pub id_field: String,
+}
+
+/// The edit a merge makes.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeOpSpec {
+    /// Append the element when absent.
+    Add,
+    /// Remove the element.
+    Remove,
+}
+
+/// `specs/<integration>/docs/<resource>.yaml`: documentation records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocsSpec {
+    /// One record per documented method; a method without one is no tool.
+    pub methods: IndexMap<String, MethodDocSpec>,
+}
+
+/// What a tool is for, in words for a model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodDocSpec {
+    /// Short human title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// What the tool does and when to use it.
+    pub description: String,
+    /// Per-field text, keyed by flat field name.
+    #[serde(default)]
+    pub fields: IndexMap<String, FieldDocSpec>,
+    /// Things the model must know before calling.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// Example argument objects.
+    #[serde(default)]
+    pub examples: Vec<serde_json::Value>,
+}
+
+/// Documentation of one input field.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDocSpec {
+    /// What the field means.
+    pub description: String,
+    /// Example values.
+    #[serde(default)]
+    pub examples: Vec<serde_json::Value>,
+}
