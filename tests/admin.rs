@@ -862,3 +862,41 @@ fn the_cli_mirrors_the_api() {
             .unwrap()
     );
 }
+
+#[test]
+fn filters_validate_against_the_generated_table() {
+    use malomo_mcp::catalog::TOOLS;
+    if TOOLS.is_empty() {
+        return; // the generator has not produced a table in this build
+    }
+    let read = ToolFilter {
+        methods: vec!["read".into()],
+        tags: vec![],
+    };
+    read.validate().unwrap();
+    assert!(
+        TOOLS
+            .iter()
+            .filter(|t| read.allows(t))
+            .all(|t| t.class == MethodClass::Read)
+    );
+    assert!(TOOLS.iter().any(|t| !read.allows(t)));
+    for tag in TOOLS.iter().flat_map(|t| t.tags) {
+        let f = ToolFilter {
+            methods: vec![],
+            tags: vec![tag.to_string()],
+        };
+        f.validate().unwrap();
+    }
+    let unknown = ToolFilter {
+        methods: vec![],
+        tags: vec!["no-such-tag".into()],
+    };
+    assert!(
+        unknown
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("valid tags")
+    );
+}

@@ -45,7 +45,7 @@ CREATE TABLE admin_tokens (
 "#];
 
 /// Idle connections kept for reuse; more are opened under contention.
-const MAX_IDLE: usize = 4;
+const MAX_IDLE: usize = 8;
 
 pub struct SqliteBackend {
     path: PathBuf,
