@@ -121,7 +121,7 @@ impl McpHandler {
         }
     }
 
-    fn parts<'a>(context: &'a RequestContext<RoleServer>) -> Option<&'a http::request::Parts> {
+    fn parts(context: &RequestContext<RoleServer>) -> Option<&http::request::Parts> {
         context.extensions.get::<http::request::Parts>()
     }
 
@@ -209,10 +209,9 @@ impl ServerHandler for McpHandler {
         if let (Some(rl), Some(slot)) = (
             outcome.rate_limited,
             Self::parts(&context).and_then(|p| p.extensions.get::<RateLimitSlot>()),
-        ) {
-            if let Ok(mut guard) = slot.0.lock() {
-                *guard = Some(rl);
-            }
+        ) && let Ok(mut guard) = slot.0.lock()
+        {
+            *guard = Some(rl);
         }
         Ok(to_result(outcome).into())
     }

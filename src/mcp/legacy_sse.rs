@@ -89,10 +89,10 @@ struct StreamGuard {
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        if let Ok(mut sessions) = self.sessions.lock() {
-            if let Some(session) = sessions.remove(&self.id) {
-                session.ct.cancel();
-            }
+        if let Ok(mut sessions) = self.sessions.lock()
+            && let Some(session) = sessions.remove(&self.id)
+        {
+            session.ct.cancel();
         }
     }
 }
@@ -163,10 +163,10 @@ impl LegacySessions {
 
     /// Ends a session (its capability was revoked or expired).
     pub fn close(&self, id: &str) {
-        if let Ok(mut sessions) = self.sessions.lock() {
-            if let Some(session) = sessions.remove(id) {
-                session.ct.cancel();
-            }
+        if let Ok(mut sessions) = self.sessions.lock()
+            && let Some(session) = sessions.remove(id)
+        {
+            session.ct.cancel();
         }
     }
 

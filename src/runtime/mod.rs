@@ -88,15 +88,15 @@ impl Runtime {
         arguments: Option<Map<String, Value>>,
     ) -> ToolOutcome {
         let args = Value::Object(arguments.unwrap_or_default());
-        if let Some(validator) = self.validator(tool) {
-            if let Err(problems) = validator.check(tool, &args) {
-                return ToolOutcome::error(format!(
-                    "Invalid arguments for `{}` (nothing was sent to {}): {}",
-                    tool.name,
-                    INTEGRATION.title,
-                    problems.join("; ")
-                ));
-            }
+        if let Some(validator) = self.validator(tool)
+            && let Err(problems) = validator.check(tool, &args)
+        {
+            return ToolOutcome::error(format!(
+                "Invalid arguments for `{}` (nothing was sent to {}): {}",
+                tool.name,
+                INTEGRATION.title,
+                problems.join("; ")
+            ));
         }
         let Value::Object(args) = args else {
             return ToolOutcome::error("arguments must be a JSON object");

@@ -1,0 +1,142 @@
+//! Shared helpers of the integration tests: a running server on the
+//! in-process sandbox, and real MCP clients (rmcp's) talking to it.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use malomo_mcp::sandbox::SandboxConfig;
+use malomo_mcp::serve::{self, RunningServer, ServeOptions, Upstream};
+use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{ClientLifecycleMode, ClientServiceExt, ServiceExt};
+use serde_json::{Map, Value};
+
+pub type Client = RunningService<RoleClient, ()>;
+
+/// A sandbox that never rate-limits and only moves on explicit ticks.
+pub fn quiet_sandbox() -> SandboxConfig {
+    SandboxConfig {
+        rate_burst: 1_000_000,
+        rate_per_sec: 1_000_000.0,
+        tick_interval: None,
+        ..SandboxConfig::default()
+    }
+}
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub fn url(&self) -> &str {
+        &self.server.mcp_url
+    }
+    pub fn base(&self) -> String {
+        format!("http://{}", self.server.addr)
+    }
+}
+
+/// `serve` on 127.0.0.1:0 with a fresh database, on the embedded sandbox.
+pub async fn start_server(sandbox: SandboxConfig) -> TestServer {
+    start_server_with(Upstream::Sandbox(sandbox), None).await
+}
+
+pub async fn start_server_with(upstream: Upstream, admin_token: Option<&str>) -> TestServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve::start(ServeOptions {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        db: dir.path().join("test.db"),
+        public_url: None,
+        allowed_hosts: Vec::new(),
+        upstream,
+        admin_token: admin_token.map(str::to_owned),
+        upstream_timeout: Duration::from_secs(5),
+    })
+    .await
+    .expect("server starts");
+    TestServer { server, dir }
+}
+
+/// An MCP client doing the `initialize` handshake (protocol 2025-xx).
+pub async fn handshake_client(url: &str) -> Client {
+    ().serve(StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url.to_owned()),
+    ))
+    .await
+    .expect("initialize handshake")
+}
+
+/// An MCP client in the 2026-07-28 stateless mode (`server/discover`, no
+/// session).
+pub async fn stateless_client(url: &str) -> Client {
+    ().serve_with_lifecycle(
+        StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(
+            url.to_owned(),
+        )),
+        ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        },
+    )
+    .await
+    .expect("server/discover")
+}
+
+pub fn args(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => panic!("arguments must be an object"),
+    }
+}
+
+/// Calls a tool; protocol errors fail the test, tool errors are returned.
+pub async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args(arguments)))
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"))
+}
+
+/// Calls a tool that must succeed and returns its structured content.
+pub async fn ok(client: &Client, tool: &str, arguments: Value) -> Value {
+    let result = call(client, tool, arguments.clone()).await;
+    assert_ne!(
+        result.is_error,
+        Some(true),
+        "{tool}({arguments}) failed: {}",
+        text(&result)
+    );
+    result
+        .structured_content
+        .unwrap_or_else(|| panic!("{tool} returned no structuredContent"))
+}
+
+/// Calls a tool that must fail and returns its text.
+pub async fn tool_error(client: &Client, tool: &str, arguments: Value) -> String {
+    let result = call(client, tool, arguments.clone()).await;
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "{tool}({arguments}) unexpectedly succeeded"
+    );
+    text(&result)
+}
+
+pub fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no string `{key}` in {value}"))
+}
