@@ -63,6 +63,7 @@ impl MasterKey {
         let path = key_file_path(db_path);
         match std::fs::read_to_string(&path) {
             Ok(text) => {
+                warn_if_shared(&path);
                 Self::parse(&text).with_context(|| format!("reading key file {}", path.display()))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key_file(&path),
@@ -116,6 +117,24 @@ pub fn key_file_path(db_path: &Path) -> PathBuf {
     }
     name.push(".key");
     db_path.with_file_name(name)
+}
+
+/// A key file others can read is a key others have.
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                "master key file is readable by other users; chmod 600 it"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 fn create_key_file(path: &Path) -> anyhow::Result<MasterKey> {
