@@ -149,7 +149,11 @@ pub fn parse<T: DeserializeOwned>(source: &SourceFile) -> Result<T, SpecError> {
         if let Some(at) = message.find(" at line ") {
             message.truncate(at);
         }
-        if let Some(rest) = message.strip_prefix(&format!("{field}: ")) {
+        // serde_yaml prefixes the path it knows; ours is reported apart.
+        if let Some((prefix, rest)) = message.split_once(": ")
+            && !prefix.contains(' ')
+            && field.starts_with(prefix)
+        {
             message = rest.to_string();
         }
         SpecError {
