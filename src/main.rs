@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use malomo_mcp::access::ToolFilter;
+use malomo_mcp::admin::cli::{AdminTokenCommand, ServersCommand};
 use malomo_mcp::catalog::{INTEGRATION, TOOLS};
 use malomo_mcp::mcp::handler::mcp_tool;
 use malomo_mcp::sandbox::{self, SandboxConfig};
@@ -34,6 +35,12 @@ enum Command {
     Sandbox(SandboxArgs),
     /// Print the tool catalog.
     Tools(ToolsArgs),
+    /// Provision, list and revoke MCP servers in the database.
+    #[command(subcommand)]
+    Servers(ServersCommand),
+    /// Create admin API tokens.
+    #[command(subcommand, name = "admin-token")]
+    AdminToken(AdminTokenCommand),
 }
 
 #[derive(Args)]
@@ -230,6 +237,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             handle.shutdown().await;
             Ok(())
         }
+        Command::Servers(cmd) => malomo_mcp::admin::cli::run_servers(cmd),
+        Command::AdminToken(cmd) => malomo_mcp::admin::cli::run_admin_token(cmd),
         Command::Tools(args) => {
             let filter = filter(args.methods, args.tags)?;
             let tools: Vec<_> = TOOLS.iter().filter(|t| filter.allows(t)).collect();
