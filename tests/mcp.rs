@@ -495,3 +495,102 @@ async fn stdio_serves_the_sandbox() {
     );
     let _ = client.cancel().await;
 }
+
+/// Reads SSE events (`event`, `data`) from a streaming response.
+struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseReader {
+    async fn next_event(&mut self) -> (String, String) {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = String::from("message");
+                let mut data = Vec::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push(v.trim_start().to_owned());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // keep-alive comment
+                }
+                return (event, data.join("\n"));
+            }
+            let chunk =
+                tokio::time::timeout(std::time::Duration::from_secs(10), self.response.chunk())
+                    .await
+                    .expect("SSE event within 10 s")
+                    .expect("SSE stream")
+                    .expect("SSE stream still open");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+#[tokio::test]
+async fn legacy_2024_11_05_clients_get_http_sse() {
+    let server = start_server(quiet_sandbox()).await;
+    let http = reqwest::Client::new();
+    let response = http
+        .get(format!("{}/sse", server.url()))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET /sse");
+    assert_eq!(response.status(), 200);
+    let mut sse = SseReader {
+        response,
+        buffer: String::new(),
+    };
+    let (event, endpoint) = sse.next_event().await;
+    assert_eq!(event, "endpoint");
+    let post_url = format!("{}{}", server.base(), endpoint);
+    let post = |body: serde_json::Value| http.post(&post_url).json(&body).send();
+
+    let accepted = post(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "old", "version": "1"}}}))
+    .await
+    .expect("POST initialize");
+    assert_eq!(accepted.status(), 202);
+    let (_, init) = sse.next_event().await;
+    let init: serde_json::Value = serde_json::from_str(&init).expect("JSON-RPC");
+    assert_eq!(init["result"]["protocolVersion"], json!("2024-11-05"));
+    post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .await
+        .expect("POST initialized");
+    post(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "list_all_malomo_orders", "arguments": {"customer_email": DEMO_EMAIL}}}),
+    )
+    .await
+    .expect("POST tools/call");
+    let (_, answer) = sse.next_event().await;
+    let answer: serde_json::Value = serde_json::from_str(&answer).expect("JSON-RPC");
+    assert_eq!(answer["id"], json!(2));
+    assert!(
+        !answer["result"]["structuredContent"]["items"]
+            .as_array()
+            .expect("items")
+            .is_empty()
+    );
+
+    // A message for the session through another URL is refused.
+    let other = format!(
+        "{}/mcp/AAAA/message?{}",
+        server.base(),
+        endpoint.split('?').nth(1).unwrap_or("")
+    );
+    let refused = http
+        .post(other)
+        .json(&json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(refused.status(), 404);
+    server.server.shutdown().await;
+}
