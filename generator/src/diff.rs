@@ -86,3 +86,31 @@ fn lcs_ops<'a>(a: &[&'a str], b: &[&'a str]) -> Vec<Op<'a>> {
     ops.extend(b[j..].iter().map(|l| Op::Add(l)));
     ops
 }
+
+#[cfg(test)]
+mod tests {
+    use super::unified;
+
+    #[test]
+    fn equal_texts_have_no_diff() {
+        assert_eq!(unified("a", "x\ny\n", "x\ny\n"), "");
+    }
+
+    #[test]
+    fn a_changed_line_shows_with_context() {
+        let d = unified("f", "1\n2\n3\n4\n5\n", "1\n2\nthree\n4\n5\n");
+        assert_eq!(
+            d,
+            "--- f (checked in)\n+++ f (generated)\n@@ -1 +1 @@\n 1\n 2\n-3\n+three\n 4\n 5\n"
+        );
+    }
+
+    #[test]
+    fn inserted_lines_are_added_only() {
+        let d = unified("f", "a\nc\n", "a\nb\nc\n");
+        assert!(
+            d.contains("+b\n") && !d.contains("-a") && !d.contains("-c"),
+            "{d}"
+        );
+    }
+}

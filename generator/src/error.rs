@@ -140,3 +140,40 @@ fn key_of(line: &str) -> Option<&str> {
     let key = line[..colon].trim();
     Some(key.trim_matches(|c| c == '"' || c == '\''))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::locate;
+
+    const YAML: &str = "\
+# comment
+methods:
+  list:
+    http: GET
+  get:
+    http: GET
+    path_params:
+      id: {type: string}
+";
+
+    #[test]
+    fn locate_follows_indentation_to_the_key() {
+        assert_eq!(locate(YAML, &["methods", "get", "http"]), (6, 5));
+        assert_eq!(
+            locate(YAML, &["methods", "get", "path_params", "id"]),
+            (8, 7)
+        );
+    }
+
+    #[test]
+    fn locate_falls_back_to_the_deepest_key_found() {
+        assert_eq!(locate(YAML, &["methods", "get", "nope"]), (5, 3));
+        assert_eq!(locate(YAML, &["elsewhere"]), (1, 1));
+    }
+
+    #[test]
+    fn locate_does_not_leave_the_parent_block() {
+        // `http` under `list` must not match when asking for list.path.
+        assert_eq!(locate(YAML, &["methods", "list", "path_params"]), (3, 3));
+    }
+}

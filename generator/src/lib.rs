@@ -6,6 +6,8 @@
 //! Front ends are thin: `build.rs` calls [`build_script`], the CLI calls
 //! [`generate`], [`write`] and [`check`].
 
+#![warn(missing_docs)]
+
 pub mod diff;
 pub mod error;
 pub mod load;

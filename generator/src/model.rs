@@ -191,7 +191,7 @@ pub struct Endpoint {
     pub http: HttpVerb,
     /// Upstream path template.
     pub path: String,
-    /// Path and query parameters: (wire name, location, required, OpenAPI schema, description).
+    /// Path and query parameters: (wire name, location, required, OpenAPI schema).
     pub parameters: Vec<(String, Location, bool, Value)>,
     /// OpenAPI schema of the JSON body, if any.
     pub body: Option<Value>,

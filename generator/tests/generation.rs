@@ -439,3 +439,28 @@ fn emitted_rust_is_the_contract_table() {
         .collect();
     assert_eq!(statics, ["INTEGRATION", "TOOLS", "SKIPPED"]);
 }
+
+#[test]
+fn build_script_writes_the_table_and_fails_on_bad_specs() {
+    let s = Scratch::new();
+    let out = tempfile::tempdir().expect("tempdir");
+    generator::build_script(s.root(), out.path()).expect("good specs build");
+    let tools = fs::read_to_string(out.path().join("tools.rs")).expect("tools.rs");
+    let (_, files) = generator::generate(s.root()).expect("generates");
+    assert_eq!(tools, files["tools.rs"]);
+    assert!(out.path().join("generated/openapi.json").is_file());
+
+    s.edit(
+        "resources/customers.yaml",
+        "singular: customer",
+        "singular: customer\nsingularity: 1",
+    );
+    let e = generator::build_script(s.root(), out.path())
+        .expect_err("bad spec fails the build")
+        .to_string();
+    assert!(
+        e.starts_with("specs/malomo/resources/customers.yaml:"),
+        "{e}"
+    );
+    assert!(e.contains("unknown field `singularity`"), "{e}");
+}
