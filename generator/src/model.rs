@@ -679,7 +679,7 @@ impl MethodContext<'_> {
             }
         }
 
-        let endpoint = self.endpoint(doc, &tags)?;
+        let endpoint = self.endpoint(doc, &tags, paginated)?;
         let Some(doc) = doc else {
             return Ok(Built {
                 tool: None,
@@ -987,8 +987,10 @@ impl MethodContext<'_> {
         &self,
         doc: Option<&crate::spec::MethodDocSpec>,
         tags: &[String],
+        paginated: bool,
     ) -> Result<Endpoint, Error> {
         let spec = self.spec;
+        let paging = &self.specs.integration.spec.pagination;
         let merges = spec
             .strategy
             .as_ref()
@@ -1016,6 +1018,31 @@ impl MethodContext<'_> {
                     location,
                     resolved.required || location == Location::Path,
                     schema,
+                ));
+            }
+        }
+        if paginated {
+            parameters.push((
+                paging.limit_param.clone(),
+                Location::Query,
+                false,
+                json!({
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": paging.max_limit,
+                    "default": paging.default_limit,
+                    "description": "Page size.",
+                }),
+            ));
+            for cursor in &paging.cursor_params {
+                parameters.push((
+                    cursor.clone(),
+                    Location::Query,
+                    false,
+                    json!({
+                        "type": "string",
+                        "description": "Opaque cursor, taken from the query of the URL in the previous answer's `Link: <...>; rel=\"next\"` header.",
+                    }),
                 ));
             }
         }
