@@ -146,8 +146,12 @@ pub fn parse<T: DeserializeOwned>(source: &SourceFile) -> Result<T, SpecError> {
             .map(|l| (l.line(), l.column()))
             .unwrap_or((0, 0));
         let mut message = inner.to_string();
-        if let Some(at) = message.find(" at line ") {
-            message.truncate(at);
+        // The location is reported apart; drop serde_yaml's copy of it.
+        if let Some((line, column)) = inner.location().map(|l| (l.line(), l.column())) {
+            let suffix = format!(" at line {line} column {column}");
+            if let Some(at) = message.find(&suffix) {
+                message.replace_range(at..at + suffix.len(), "");
+            }
         }
         // serde_yaml prefixes the path it knows; ours is reported apart.
         if let Some((prefix, rest)) = message.split_once(": ")
