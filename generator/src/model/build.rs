@@ -1,0 +1,234 @@
+//! Building the catalog: names first (strategies refer to tools by
+//! method), then one tool per documented method.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::error::{Error, SpecError};
+use crate::load::{Loaded, SpecSet};
+use crate::render::{self, Templates};
+use crate::schema::SchemaResolver;
+use crate::spec::{MethodKind, MethodSpec, ResourceSpec};
+
+use super::method::MethodContext;
+use super::*;
+
+#[derive(Serialize)]
+struct NameContext<'a> {
+    integration: &'a str,
+    resource: &'a str,
+    singular: &'a str,
+    plural: &'a str,
+    method: &'a str,
+    kind: &'a str,
+    pattern: &'a str,
+    verb: &'a str,
+    object: &'a str,
+}
+
+const ALLOWED_NAME_CHARS: fn(char) -> bool = |c| c.is_ascii_alphanumeric() || c == '_';
+
+/// Builds the catalog from loaded specs and templates.
+pub fn build(specs: &SpecSet, templates: &Templates) -> Result<Catalog, Error> {
+    let integration_spec = &specs.integration.spec;
+    let integration = Integration {
+        name: integration_spec.name.clone(),
+        title: integration_spec.title.clone(),
+        base_url: integration_spec.base_url.clone(),
+        headers: integration_spec
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        auth_scheme: integration_spec.auth.scheme.clone(),
+    };
+    let pagination = &integration_spec.pagination;
+    if pagination.default_limit == 0 || pagination.default_limit > pagination.max_limit {
+        return Err(specs
+            .integration
+            .source
+            .error_at(
+                &["pagination", "default_limit"],
+                "expected 1 <= default_limit <= max_limit",
+            )
+            .into());
+    }
+
+    // Docs must name existing resources and methods.
+    for docs in &specs.docs {
+        let Some(resource) = specs.resources.iter().find(|r| r.name == docs.name) else {
+            let known: Vec<&str> = specs.resources.iter().map(|r| r.name.as_str()).collect();
+            return Err(docs
+                .source
+                .error_at(&[], format!("documentation for resource `{}`, which has no resource record; expected a docs file named after one of: {}", docs.name, known.join(", ")))
+                .into());
+        };
+        for method in docs.spec.methods.keys() {
+            if !resource.spec.methods.contains_key(method) {
+                let known: Vec<&str> = resource.spec.methods.keys().map(String::as_str).collect();
+                return Err(docs
+                    .source
+                    .error_at(
+                        &["methods", method],
+                        format!(
+                            "documentation record for method `{method}`, which {} does not define; expected one of: {}",
+                            resource.source.name,
+                            known.join(", ")
+                        ),
+                    )
+                    .into());
+            }
+        }
+    }
+
+    // Names first: strategies refer to other tools by method.
+    let mut names: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut owners: BTreeMap<String, String> = BTreeMap::new();
+    for resource in &specs.resources {
+        for (method, spec) in &resource.spec.methods {
+            let kind = method_kind(resource, method, spec)?;
+            let name = tool_name(&integration.name, resource, method, spec, kind, templates)?;
+            if documented(specs, &resource.name, method).is_none() {
+                continue;
+            }
+            let here = format!("{} methods.{method}", resource.source.name);
+            if let Some(first) = owners.get(&name) {
+                return Err(resource
+                    .source
+                    .error_at(&["methods", method], format!("tool name `{name}` is also the name of {first}; expected every tool name to be unique (choose another `name.pattern` or words)"))
+                    .into());
+            }
+            owners.insert(name.clone(), here);
+            names.insert((resource.name.clone(), method.clone()), name);
+        }
+    }
+
+    let resolver = SchemaResolver::new(specs);
+    let mut tools = Vec::new();
+    let mut skipped = Vec::new();
+    let mut endpoints = Vec::new();
+    for resource in &specs.resources {
+        for (method, spec) in &resource.spec.methods {
+            let doc = documented(specs, &resource.name, method);
+            let kind = method_kind(resource, method, spec)?;
+            let ctx = MethodContext {
+                specs,
+                resource,
+                method,
+                spec,
+                kind,
+                resolver: &resolver,
+                templates,
+                names: &names,
+            };
+            let built = ctx.build(doc)?;
+            endpoints.push(built.endpoint);
+            match (doc, built.tool) {
+                (Some(_), Some(tool)) => tools.push(tool),
+                _ => skipped.push(Skipped {
+                    resource: resource.name.clone(),
+                    method: method.clone(),
+                    reason: "no documentation record".to_string(),
+                }),
+            }
+        }
+    }
+    tools.sort_by(|a, b| a.name.cmp(&b.name));
+    skipped.sort_by(|a, b| (&a.resource, &a.method).cmp(&(&b.resource, &b.method)));
+    Ok(Catalog {
+        integration,
+        tools,
+        skipped,
+        endpoints,
+    })
+}
+
+pub(super) fn documented<'a>(
+    specs: &'a SpecSet,
+    resource: &str,
+    method: &str,
+) -> Option<&'a crate::spec::MethodDocSpec> {
+    specs
+        .docs
+        .iter()
+        .find(|d| d.name == resource)
+        .and_then(|d| d.spec.methods.get(method))
+}
+
+pub(super) fn docs_file<'a>(
+    specs: &'a SpecSet,
+    resource: &str,
+) -> Option<&'a Loaded<crate::spec::DocsSpec>> {
+    specs.docs.iter().find(|d| d.name == resource)
+}
+
+fn method_kind(
+    resource: &Loaded<ResourceSpec>,
+    method: &str,
+    spec: &MethodSpec,
+) -> Result<MethodKind, SpecError> {
+    match spec.kind.or_else(|| MethodKind::from_method_name(method)) {
+        Some(kind) => Ok(kind),
+        None => Err(resource.source.error_at(
+            &["methods", method],
+            format!("method `{method}` is not one of list, get, create, update, delete; expected a `kind:` (list, get, create, update, delete or custom)"),
+        )),
+    }
+}
+
+fn tool_name(
+    integration: &str,
+    resource: &Loaded<ResourceSpec>,
+    method: &str,
+    spec: &MethodSpec,
+    kind: MethodKind,
+    templates: &Templates,
+) -> Result<String, Error> {
+    let name_spec = spec.name.clone().unwrap_or_default();
+    let context = NameContext {
+        integration,
+        resource: &resource.name,
+        singular: &resource.spec.singular,
+        plural: &resource.spec.plural,
+        method,
+        kind: kind.as_str(),
+        pattern: name_spec.pattern.as_deref().unwrap_or(kind.as_str()),
+        verb: name_spec.verb.as_deref().unwrap_or(method),
+        object: name_spec.object.as_deref().unwrap_or(""),
+    };
+    let name = templates
+        .render(render::TOOL_NAME, &context)?
+        .trim()
+        .to_string();
+    let at: Vec<&str> = if spec.name.is_some() {
+        vec!["methods", method, "name"]
+    } else {
+        vec!["methods", method]
+    };
+    if name.is_empty() {
+        return Err(resource
+            .source
+            .error_at(&at, format!("templates/{} gives no name for pattern `{}`; expected a pattern the template knows", render::TOOL_NAME, context.pattern))
+            .into());
+    }
+    if name.len() > MAX_TOOL_NAME {
+        return Err(resource
+            .source
+            .error_at(
+                &at,
+                format!(
+                    "tool name `{name}` is {} characters long; expected at most {MAX_TOOL_NAME}",
+                    name.len()
+                ),
+            )
+            .into());
+    }
+    if !name.chars().all(ALLOWED_NAME_CHARS) {
+        return Err(resource
+            .source
+            .error_at(&at, format!("tool name `{name}` has characters outside [A-Za-z0-9_]; expected a name matching ^[A-Za-z0-9_]+$"))
+            .into());
+    }
+    Ok(name)
+}

@@ -1,0 +1,266 @@
+//! The tool model: every documented method of every resource, validated and
+//! resolved into what the runtime table, the schemas, the OpenAPI document
+//! and TOOLS.md are printed from.
+
+mod build;
+mod endpoint;
+mod method;
+mod strategy;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::spec::{HttpVerb, MergeOpSpec};
+
+pub use build::build;
+
+/// Longest tool name MCP clients accept.
+pub const MAX_TOOL_NAME: usize = 64;
+
+/// Where a flat input goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Location {
+    /// Substituted into the path.
+    Path,
+    /// In the query string.
+    Query,
+    /// A member of the JSON body.
+    Body,
+    /// Consumed by the runtime.
+    Control,
+}
+
+/// Read, write or custom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    /// Does not change upstream state.
+    Read,
+    /// A plain create, update or delete.
+    Write,
+    /// Anything declared custom.
+    Custom,
+}
+
+impl Class {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Read => "read",
+            Class::Write => "write",
+            Class::Custom => "custom",
+        }
+    }
+}
+
+/// One flat input and its route.
+#[derive(Debug, Clone, Serialize)]
+pub struct Route {
+    /// Flat (tool) name.
+    pub name: String,
+    /// Upstream name.
+    pub wire: String,
+    /// Where it goes.
+    pub location: Location,
+    /// Whether the caller must give it.
+    pub required: bool,
+}
+
+/// MCP annotations.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Annotations {
+    /// readOnlyHint
+    pub read_only: bool,
+    /// destructiveHint
+    pub destructive: bool,
+    /// idempotentHint
+    pub idempotent: bool,
+    /// openWorldHint
+    pub open_world: bool,
+}
+
+/// Paging of a list tool.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pagination {
+    /// Upstream page-size parameter.
+    pub limit_param: String,
+    /// Default page size.
+    pub default_limit: u32,
+    /// Largest page size.
+    pub max_limit: u32,
+    /// Upstream cursor parameters carried in `next_cursor`.
+    pub cursor_params: Vec<String>,
+    /// An object answer becomes one item.
+    pub object_as_item: bool,
+    /// A 404 becomes an empty list.
+    pub not_found_as_empty: bool,
+}
+
+/// A keyed array (field + key members).
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyedArray {
+    /// The body field holding the array.
+    pub field: String,
+    /// Members identifying an element.
+    pub key: Vec<String>,
+}
+
+/// What the runtime does for a call.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Behavior {
+    /// One routed upstream request.
+    Direct,
+    /// Read first; refuse to drop keyed elements unless overridden.
+    GuardedReplace {
+        /// The guarded array.
+        array: KeyedArray,
+        /// Tool that reads the current object.
+        read_tool: String,
+        /// Boolean input that allows dropping.
+        override_flag: String,
+    },
+    /// Read, edit one element, write back.
+    KeyedArrayMerge {
+        /// The edited array.
+        array: KeyedArray,
+        /// `add` or `remove`.
+        op: MergeOpSpec,
+        /// Tool that reads the current object.
+        read_tool: String,
+        /// Tool that writes the array back.
+        write_tool: String,
+        /// Input holding the object id.
+        id_arg: String,
+    },
+}
+
+/// One generated tool.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    /// Tool name.
+    pub name: String,
+    /// Human title.
+    pub title: String,
+    /// Description for the model.
+    pub description: String,
+    /// Spec resource.
+    pub resource: String,
+    /// Spec method.
+    pub method: String,
+    /// Read, write or custom.
+    pub class: Class,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Upstream verb.
+    pub http: HttpVerb,
+    /// Upstream path template.
+    pub path: String,
+    /// Flat inputs in schema order.
+    pub fields: Vec<Route>,
+    /// JSON Schema of the input object.
+    pub input_schema: Value,
+    /// JSON Schema of the structured output.
+    pub output_schema: Value,
+    /// MCP annotations.
+    pub annotations: Annotations,
+    /// Paging, for list tools.
+    pub pagination: Option<Pagination>,
+    /// What the runtime does.
+    pub behavior: Behavior,
+}
+
+/// One upstream operation as the specs describe it (documented or not).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Spec resource.
+    pub resource: String,
+    /// Spec method.
+    pub method: String,
+    /// The tool it became, if documented.
+    pub tool: Option<String>,
+    /// Short summary (the tool title, when documented).
+    pub summary: Option<String>,
+    /// Documentation text, when documented.
+    pub description: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Upstream verb.
+    pub http: HttpVerb,
+    /// Upstream path template.
+    pub path: String,
+    /// Path and query parameters: (wire name, location, required, OpenAPI schema).
+    pub parameters: Vec<(String, Location, bool, Value)>,
+    /// OpenAPI schema of the JSON body, if any.
+    pub body: Option<Value>,
+    /// OpenAPI schema of the 2xx answer.
+    pub response: Value,
+    /// Whether the method is a runtime strategy rather than an endpoint.
+    pub composite: bool,
+}
+
+/// A method with no documentation record.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    /// Spec resource.
+    pub resource: String,
+    /// Spec method.
+    pub method: String,
+    /// Why it is no tool.
+    pub reason: String,
+}
+
+/// The integration as the runtime sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Integration {
+    /// Short name.
+    pub name: String,
+    /// Human name.
+    pub title: String,
+    /// Default base URL.
+    pub base_url: String,
+    /// Headers on every request.
+    pub headers: Vec<(String, String)>,
+    /// Authorization scheme.
+    pub auth_scheme: String,
+}
+
+/// Everything generated output is printed from.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// The integration.
+    pub integration: Integration,
+    /// Tools sorted by name.
+    pub tools: Vec<Tool>,
+    /// Undocumented methods, sorted by resource and method.
+    pub skipped: Vec<Skipped>,
+    /// Every method as an upstream operation, in spec order.
+    pub endpoints: Vec<Endpoint>,
+}
+
+pub(crate) fn location_name(location: Location) -> &'static str {
+    match location {
+        Location::Path => "path",
+        Location::Query => "query",
+        Location::Body => "body",
+        Location::Control => "control",
+    }
+}
+
+/// The `{name}` placeholders of a path template, in order.
+pub fn path_placeholders(path: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                out.push(&after[..close]);
+                rest = &after[close + 1..];
+            }
+            None => break,
+        }
+    }
+    out
+}
