@@ -1233,3 +1233,33 @@ pub static SKIPPED: &[SkippedMethod] = &[
         reason: "no documentation record",
     },
 ];
+pub static PROMPTS: &[PromptDef] = &[
+    PromptDef {
+        name: "ensure_exception_webhook",
+        title: "Make sure shipment exceptions reach a webhook",
+        description: "Audit the account's webhooks and subscribe a URL to `shipment.exception` if no webhook for it exists yet. Safe to run again: it never creates a duplicate.",
+        arguments: &[
+            PromptArgumentDef {
+                name: "url",
+                description: "The HTTPS endpoint that should receive shipment exceptions.",
+                required: true,
+            },
+        ],
+        tools: &["list_all_malomo_webhooks", "create_a_malomo_webhook"],
+        text: "Make sure shipment exceptions are delivered to {{ url }}.\n\n1. Call `list_all_malomo_webhooks`; follow `next_cursor` (passing it back unchanged) until it is null, so you see every webhook.\n2. If a webhook with topic `shipment.exception` and url \"{{ url }}\" exists, report it (and whether it is active) and stop: do not create another.\n3. Otherwise call `create_a_malomo_webhook` with `url` = \"{{ url }}\" and `topic` = \"shipment.exception\", and report the new webhook's id.",
+    },
+    PromptDef {
+        name: "trace_lost_package",
+        title: "Trace a customer's lost package",
+        description: "A customer wrote in about a package that did not arrive. Find their latest order from their email address, read its tracking history, and report where the package was last scanned and what went wrong.",
+        arguments: &[
+            PromptArgumentDef {
+                name: "customer_email",
+                description: "The email address the customer wrote from.",
+                required: true,
+            },
+        ],
+        tools: &["list_all_malomo_orders", "list_all_malomo_order_events"],
+        text: "A customer writing from {{ customer_email }} says their package has not arrived.\n\n1. Call `list_all_malomo_orders` with `customer_email` = \"{{ customer_email }}\". Orders come newest first; the first item is their latest order. If there are none, say so and stop.\n2. Call `list_all_malomo_order_events` with that order's `id` as `order_id` to read its timeline (pass `next_cursor` back unchanged if you need more pages).\n3. From the order's shipments (their `status`, `scan_events` with `location`, `status_detail` and `message`) and the timeline, report: the carrier and tracking code, where the package was last scanned (city, state) and when, and which exception it hit (for example a failed delivery attempt: status `failure`), if any.\n4. Suggest the next step for the support agent (e.g. contact the carrier, arrange redelivery or pickup). Do not change anything in the account.",
+    },
+];

@@ -188,6 +188,28 @@ pub struct SkippedMethod {
     pub reason: &'static str,
 }
 
+/// An MCP prompt: a named workflow over the tools.
+#[derive(Debug, Clone, Copy)]
+pub struct PromptDef {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub arguments: &'static [PromptArgumentDef],
+    /// Tools the workflow uses; a server without all of them does not offer
+    /// the prompt.
+    pub tools: &'static [&'static str],
+    /// The user message, with `{{ argument }}` placeholders.
+    pub text: &'static str,
+}
+
+/// One argument of a prompt.
+#[derive(Debug, Clone, Copy)]
+pub struct PromptArgumentDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub required: bool,
+}
+
 include!(concat!(env!("OUT_DIR"), "/tools.rs"));
 
 /// Finds a tool of the table by name.

@@ -594,3 +594,34 @@ async fn legacy_2024_11_05_clients_get_http_sse() {
     assert_eq!(refused.status(), 404);
     server.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn workflow_prompts_are_listed_and_rendered() {
+    use rmcp::model::GetPromptRequestParams;
+    let server = start_server(quiet_sandbox()).await;
+    let client = handshake_client(server.url()).await;
+    let prompts = client.list_all_prompts().await.expect("prompts/list");
+    let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["ensure_exception_webhook", "trace_lost_package"]);
+
+    let mut arguments = serde_json::Map::new();
+    arguments.insert("customer_email".into(), json!(DEMO_EMAIL));
+    let prompt = client
+        .get_prompt(GetPromptRequestParams::new("trace_lost_package").with_arguments(arguments))
+        .await
+        .expect("prompts/get");
+    let text = serde_json::to_string(&prompt.messages).expect("JSON");
+    assert!(
+        text.contains(DEMO_EMAIL) && text.contains("list_all_malomo_order_events"),
+        "{text}"
+    );
+    assert!(!text.contains("{{"), "every placeholder is filled: {text}");
+
+    let missing = client
+        .get_prompt(GetPromptRequestParams::new("ensure_exception_webhook"))
+        .await
+        .expect_err("missing argument");
+    assert!(missing.to_string().contains("`url`"), "{missing}");
+    let _ = client.cancel().await;
+    server.server.shutdown().await;
+}

@@ -123,6 +123,25 @@ pub fn locate(text: &str, path: &[&str]) -> (usize, usize) {
                 break;
             }
         }
+        // A numeric key is an index into a block sequence: the n-th `- `
+        // item under the parent.
+        if hit.is_none()
+            && let Ok(index) = key.parse::<usize>()
+        {
+            hit = lines
+                .iter()
+                .enumerate()
+                .skip(start)
+                .take_while(|(_, line)| {
+                    let t = line.trim_start();
+                    t.is_empty()
+                        || t.starts_with('#')
+                        || parent_indent.is_none_or(|p| line.len() - t.len() > p)
+                })
+                .filter(|(_, line)| line.trim_start().starts_with("- "))
+                .nth(index)
+                .map(|(i, line)| (i, line.len() - line.trim_start().len() + 2));
+        }
         match hit {
             Some((i, indent)) => {
                 found = (i + 1, indent + 1);

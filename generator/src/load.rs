@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, SourceFile, SpecError};
-use crate::spec::{DocsSpec, IntegrationSpec, ResourceSpec};
+use crate::spec::{DocsSpec, IntegrationSpec, PromptsSpec, ResourceSpec};
 
 /// One parsed spec file with its source text.
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct SpecSet {
     pub resources: Vec<Loaded<ResourceSpec>>,
     /// `docs/*.yaml`.
     pub docs: Vec<Loaded<DocsSpec>>,
+    /// `prompts.yaml`, when present.
+    pub prompts: Option<Loaded<PromptsSpec>>,
 }
 
 /// Loads the single integration under `<root>/specs/`. File names in errors
@@ -66,10 +68,17 @@ pub fn load_specs(root: &Path) -> Result<SpecSet, Error> {
     let integration = load_file(root, &dir.join("integration.yaml"), integration_name)?;
     let resources = load_dir(root, &dir.join("resources"))?;
     let docs = load_dir(root, &dir.join("docs"))?;
+    let prompts_path = dir.join("prompts.yaml");
+    let prompts = if prompts_path.is_file() {
+        Some(load_file(root, &prompts_path, "prompts".to_owned())?)
+    } else {
+        None
+    };
     Ok(SpecSet {
         integration,
         resources,
         docs,
+        prompts,
     })
 }
 

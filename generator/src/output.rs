@@ -83,6 +83,7 @@ struct ToolsMdContext<'a> {
     integration: &'a str,
     tools: Vec<ToolsMdRow<'a>>,
     skipped: &'a [crate::model::Skipped],
+    prompts: &'a [crate::model::Prompt],
 }
 
 fn tools_md(catalog: &Catalog, templates: &Templates) -> Result<String, Error> {
@@ -109,6 +110,7 @@ fn tools_md(catalog: &Catalog, templates: &Templates) -> Result<String, Error> {
         integration: &catalog.integration.title,
         tools,
         skipped: &catalog.skipped,
+        prompts: &catalog.prompts,
     };
     templates.render(render::TOOLS_MD, &context)
 }

@@ -4,7 +4,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use crate::error::Error;
-use crate::model::{Behavior, Catalog, Class, Location, Pagination, Route, Tool};
+use crate::model::{Behavior, Catalog, Class, Location, Pagination, Prompt, Route, Tool};
 use crate::spec::{HttpVerb, MergeOpSpec};
 
 /// The text of `tools.rs`, without the generated-file header line.
@@ -30,6 +30,7 @@ pub fn tools_rs(catalog: &Catalog) -> Result<String, Error> {
         let reason = lit(&s.reason);
         quote! { SkippedMethod { resource: #resource, method: #method, reason: #reason } }
     });
+    let prompts = catalog.prompts.iter().map(prompt);
     let tokens = quote! {
         pub static INTEGRATION: Integration = Integration {
             name: #name,
@@ -40,6 +41,7 @@ pub fn tools_rs(catalog: &Catalog) -> Result<String, Error> {
         };
         pub static TOOLS: &[ToolDef] = &[#(#tools),*];
         pub static SKIPPED: &[SkippedMethod] = &[#(#skipped),*];
+        pub static PROMPTS: &[PromptDef] = &[#(#prompts),*];
     };
     let file: syn::File = syn::parse2(tokens).map_err(|e| Error::Rust(e.to_string()))?;
     Ok(prettyplease::unparse(&file))
@@ -182,6 +184,30 @@ fn behavior(b: &Behavior) -> TokenStream {
                     id_arg: #id_arg,
                 }
             }
+        }
+    }
+}
+
+fn prompt(p: &Prompt) -> TokenStream {
+    let name = lit(&p.name);
+    let title = lit(&p.title);
+    let description = lit(&p.description);
+    let tools = strs(&p.tools);
+    let text = lit(&p.text);
+    let arguments = p.arguments.iter().map(|a| {
+        let name = lit(&a.name);
+        let description = lit(&a.description);
+        let required = a.required;
+        quote! { PromptArgumentDef { name: #name, description: #description, required: #required } }
+    });
+    quote! {
+        PromptDef {
+            name: #name,
+            title: #title,
+            description: #description,
+            arguments: &[#(#arguments),*],
+            tools: #tools,
+            text: #text,
         }
     }
 }

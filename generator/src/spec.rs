@@ -441,3 +441,42 @@ pub struct FieldDocSpec {
     #[serde(default)]
     pub examples: Vec<serde_json::Value>,
 }
+
+/// `specs/<integration>/prompts.yaml`: MCP prompts, ready-made starting
+/// points for common workflows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptsSpec {
+    /// Prompts by name (the name clients call `prompts/get` with).
+    pub prompts: IndexMap<String, PromptSpec>,
+}
+
+/// One MCP prompt.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptSpec {
+    /// Short human title.
+    pub title: String,
+    /// What the workflow does.
+    pub description: String,
+    /// Arguments the client fills in, by name.
+    #[serde(default)]
+    pub arguments: IndexMap<String, PromptArgumentSpec>,
+    /// Tools the workflow uses: a server that lacks any of them does not
+    /// offer the prompt.
+    pub tools: Vec<String>,
+    /// The user message; `{{ argument }}` placeholders are replaced by the
+    /// arguments' values.
+    pub text: String,
+}
+
+/// One argument of a prompt.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptArgumentSpec {
+    /// What to fill in.
+    pub description: String,
+    /// Whether `prompts/get` must carry it.
+    #[serde(default)]
+    pub required: bool,
+}

@@ -297,3 +297,49 @@ fn strategy_on_an_undocumented_method_is_an_error() {
         "{e}"
     );
 }
+
+#[test]
+fn prompt_naming_an_unknown_tool_is_rejected() {
+    let s = Scratch::new();
+    s.edit(
+        "prompts.yaml",
+        "      - list_all_malomo_order_events",
+        "      - list_all_malomo_order_eventz",
+    );
+    let e = s.error();
+    let line = line_of(&s.spec("prompts.yaml"), "list_all_malomo_order_eventz");
+    assert!(
+        e.starts_with(&format!("specs/malomo/prompts.yaml:{line}:")),
+        "{e}"
+    );
+    assert!(e.contains("prompts.trace_lost_package.tools.1"), "{e}");
+    assert!(e.contains("is not a documented tool"), "{e}");
+}
+
+#[test]
+fn prompt_placeholder_without_argument_is_rejected() {
+    let s = Scratch::new();
+    s.edit(
+        "prompts.yaml",
+        "Make sure shipment exceptions are delivered to {{ url }}.",
+        "Make sure shipment exceptions are delivered to {{ endpoint }}.",
+    );
+    let e = s.error();
+    assert!(e.contains("prompts.ensure_exception_webhook.text"), "{e}");
+    assert!(
+        e.contains("`{{ endpoint }}` names no argument; expected one of: url"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_field_in_prompts_is_rejected() {
+    let s = Scratch::new();
+    s.edit(
+        "prompts.yaml",
+        "        required: true\n    tools:\n      - list_all_malomo_webhooks",
+        "        required: true\n        default: x\n    tools:\n      - list_all_malomo_webhooks",
+    );
+    let e = s.error();
+    assert!(e.contains("unknown field `default`"), "{e}");
+}

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, Implementation, ListPromptsResult, ListToolsResult, PaginatedRequestParams,
+    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -157,7 +157,7 @@ fn to_result(outcome: ToolOutcome) -> CallToolResult {
 
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_prompts().build())
             .with_server_info(
                 Implementation::new("malomo-mcp", env!("CARGO_PKG_VERSION"))
                     .with_title(format!("{} MCP server", INTEGRATION.title)),
@@ -214,5 +214,26 @@ impl ServerHandler for McpHandler {
             *guard = Some(rl);
         }
         Ok(to_result(outcome).into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let scope = self.scope(&context)?;
+        Ok(ListPromptsResult::with_all_items(super::prompts::list(
+            &scope.filter,
+        )))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let scope = self.scope(&context)?;
+        super::prompts::get(&scope.filter, &request.name, request.arguments.as_ref())
+            .map(Into::into)
     }
 }

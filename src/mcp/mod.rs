@@ -3,5 +3,6 @@
 pub mod handler;
 pub mod http;
 mod legacy_sse;
+pub mod prompts;
 
 pub use handler::{McpHandler, Scope, Shared};

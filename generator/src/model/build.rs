@@ -136,11 +136,13 @@ pub fn build(specs: &SpecSet, templates: &Templates) -> Result<Catalog, Error> {
     }
     tools.sort_by(|a, b| a.name.cmp(&b.name));
     skipped.sort_by(|a, b| (&a.resource, &a.method).cmp(&(&b.resource, &b.method)));
+    let prompts = super::prompt::build_prompts(specs, &tools)?;
     Ok(Catalog {
         integration,
         tools,
         skipped,
         endpoints,
+        prompts,
     })
 }
 

@@ -5,6 +5,7 @@
 mod build;
 mod endpoint;
 mod method;
+mod prompt;
 mod strategy;
 
 use serde::Serialize;
@@ -13,6 +14,7 @@ use serde_json::Value;
 use crate::spec::{HttpVerb, MergeOpSpec};
 
 pub use build::build;
+pub use prompt::{Prompt, PromptArgument, placeholders};
 
 /// Longest tool name MCP clients accept.
 pub const MAX_TOOL_NAME: usize = 64;
@@ -237,6 +239,8 @@ pub struct Catalog {
     pub skipped: Vec<Skipped>,
     /// Every method as an upstream operation, in spec order.
     pub endpoints: Vec<Endpoint>,
+    /// MCP prompts, sorted by name.
+    pub prompts: Vec<Prompt>,
 }
 
 pub(crate) fn location_name(location: Location) -> &'static str {

@@ -1,0 +1,147 @@
+//! MCP prompts: named workflows over the generated tools.
+
+use serde::Serialize;
+
+use super::{MAX_TOOL_NAME, Tool};
+use crate::error::Error;
+use crate::load::SpecSet;
+
+/// One prompt, validated against the tool list.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prompt {
+    /// Name clients call `prompts/get` with.
+    pub name: String,
+    /// Short human title.
+    pub title: String,
+    /// What the workflow does.
+    pub description: String,
+    /// Arguments, in spec order.
+    pub arguments: Vec<PromptArgument>,
+    /// Tools the workflow needs.
+    pub tools: Vec<String>,
+    /// Message text with `{{ argument }}` placeholders.
+    pub text: String,
+}
+
+/// One prompt argument.
+#[derive(Debug, Clone, Serialize)]
+pub struct PromptArgument {
+    /// Argument name.
+    pub name: String,
+    /// What to fill in.
+    pub description: String,
+    /// Whether it must be given.
+    pub required: bool,
+}
+
+/// The `{{ name }}` placeholders of a prompt text, in order; `Err` carries
+/// the text of a placeholder that is not a plain name.
+pub fn placeholders(text: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            return Err(after.chars().take(30).collect());
+        };
+        let name = after[..close].trim();
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(name.to_owned());
+        }
+        out.push(name.to_owned());
+        rest = &after[close + 2..];
+    }
+    Ok(out)
+}
+
+/// Builds and checks the prompts of `specs` against the documented `tools`.
+pub fn build_prompts(specs: &SpecSet, tools: &[Tool]) -> Result<Vec<Prompt>, Error> {
+    let Some(loaded) = &specs.prompts else {
+        return Ok(Vec::new());
+    };
+    let mut prompts = Vec::new();
+    for (name, spec) in &loaded.spec.prompts {
+        let at = |field: &[&str], message: String| {
+            let mut path = vec!["prompts", name.as_str()];
+            path.extend_from_slice(field);
+            Error::from(loaded.source.error_at(&path, message))
+        };
+        if name.is_empty()
+            || name.len() > MAX_TOOL_NAME
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(at(
+                &[],
+                format!(
+                    "prompt name `{name}`: expected 1 to {MAX_TOOL_NAME} characters matching ^[A-Za-z0-9_]+$"
+                ),
+            ));
+        }
+        for (index, tool) in spec.tools.iter().enumerate() {
+            if !tools.iter().any(|t| &t.name == tool) {
+                let index = index.to_string();
+                return Err(at(
+                    &["tools", &index],
+                    format!(
+                        "`{tool}` is not a documented tool; expected one of the names in generated/TOOLS.md"
+                    ),
+                ));
+            }
+        }
+        match placeholders(&spec.text) {
+            Ok(names) => {
+                if let Some(unknown) = names.iter().find(|n| !spec.arguments.contains_key(*n)) {
+                    let known: Vec<&str> = spec.arguments.keys().map(String::as_str).collect();
+                    return Err(at(
+                        &["text"],
+                        format!(
+                            "placeholder `{{{{ {unknown} }}}}` names no argument; expected one of: {}",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            }
+            Err(bad) => {
+                return Err(at(
+                    &["text"],
+                    format!(
+                        "placeholder `{{{{ {bad}` is not a plain argument name; expected `{{{{ name }}}}`"
+                    ),
+                ));
+            }
+        }
+        prompts.push(Prompt {
+            name: name.clone(),
+            title: spec.title.clone(),
+            description: spec.description.trim().to_owned(),
+            arguments: spec
+                .arguments
+                .iter()
+                .map(|(n, a)| PromptArgument {
+                    name: n.clone(),
+                    description: a.description.trim().to_owned(),
+                    required: a.required,
+                })
+                .collect(),
+            tools: spec.tools.clone(),
+            text: spec.text.trim_end().to_owned(),
+        });
+    }
+    prompts.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(prompts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn placeholders_are_plain_names() {
+        assert_eq!(
+            placeholders("a {{ x }} b {{y}}"),
+            Ok(vec!["x".to_owned(), "y".to_owned()])
+        );
+        assert!(placeholders("{{ x | upper }}").is_err());
+        assert!(placeholders("{{ x").is_err());
+    }
+}
