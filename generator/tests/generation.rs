@@ -303,6 +303,16 @@ fn removing_the_webhooks_docs_removes_exactly_the_webhook_tools() {
             .count(),
         5
     );
+    // The webhook-audit prompt needs those tools: it is skipped too, and
+    // reported, while the other prompt stays.
+    let prompts: Vec<&str> = after.prompts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(prompts, ["trace_lost_package"]);
+    assert!(
+        after
+            .skipped
+            .iter()
+            .any(|s| s.resource == "prompts" && s.method == "ensure_exception_webhook")
+    );
 }
 
 #[test]

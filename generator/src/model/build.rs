@@ -85,11 +85,15 @@ pub fn build(specs: &SpecSet, templates: &Templates) -> Result<Catalog, Error> {
     // Names first: strategies refer to other tools by method.
     let mut names: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut owners: BTreeMap<String, String> = BTreeMap::new();
+    // Names methods would have with a documentation record: a prompt using
+    // one of them is skipped, not an error.
+    let mut undocumented: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for resource in &specs.resources {
         for (method, spec) in &resource.spec.methods {
             let kind = method_kind(resource, method, spec)?;
             let name = tool_name(&integration.name, resource, method, spec, kind, templates)?;
             if documented(specs, &resource.name, method).is_none() {
+                undocumented.insert(name);
                 continue;
             }
             let here = format!("{} methods.{method}", resource.source.name);
@@ -136,7 +140,7 @@ pub fn build(specs: &SpecSet, templates: &Templates) -> Result<Catalog, Error> {
     }
     tools.sort_by(|a, b| a.name.cmp(&b.name));
     skipped.sort_by(|a, b| (&a.resource, &a.method).cmp(&(&b.resource, &b.method)));
-    let prompts = super::prompt::build_prompts(specs, &tools)?;
+    let prompts = super::prompt::build_prompts(specs, &tools, &undocumented, &mut skipped)?;
     Ok(Catalog {
         integration,
         tools,

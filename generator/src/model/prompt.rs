@@ -2,7 +2,9 @@
 
 use serde::Serialize;
 
-use super::{MAX_TOOL_NAME, Tool};
+use std::collections::BTreeSet;
+
+use super::{MAX_TOOL_NAME, Skipped, Tool};
 use crate::error::Error;
 use crate::load::SpecSet;
 
@@ -55,7 +57,15 @@ pub fn placeholders(text: &str) -> Result<Vec<String>, String> {
 }
 
 /// Builds and checks the prompts of `specs` against the documented `tools`.
-pub fn build_prompts(specs: &SpecSet, tools: &[Tool]) -> Result<Vec<Prompt>, Error> {
+/// A prompt that uses a method without a documentation record (named in
+/// `undocumented`) is skipped and reported in `skipped`, as its tools are;
+/// a tool name that no method has is an error.
+pub fn build_prompts(
+    specs: &SpecSet,
+    tools: &[Tool],
+    undocumented: &BTreeSet<String>,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Vec<Prompt>, Error> {
     let Some(loaded) = &specs.prompts else {
         return Ok(Vec::new());
     };
@@ -76,6 +86,14 @@ pub fn build_prompts(specs: &SpecSet, tools: &[Tool]) -> Result<Vec<Prompt>, Err
                     "prompt name `{name}`: expected 1 to {MAX_TOOL_NAME} characters matching ^[A-Za-z0-9_]+$"
                 ),
             ));
+        }
+        if let Some(missing) = spec.tools.iter().find(|t| undocumented.contains(*t)) {
+            skipped.push(Skipped {
+                resource: "prompts".to_owned(),
+                method: name.clone(),
+                reason: format!("uses `{missing}`, which has no documentation record"),
+            });
+            continue;
         }
         for (index, tool) in spec.tools.iter().enumerate() {
             if !tools.iter().any(|t| &t.name == tool) {
