@@ -109,9 +109,26 @@ pub async fn ok(client: &Client, tool: &str, arguments: Value) -> Value {
         "{tool}({arguments}) failed: {}",
         text(&result)
     );
-    result
+    let value = result
         .structured_content
-        .unwrap_or_else(|| panic!("{tool} returned no structuredContent"))
+        .unwrap_or_else(|| panic!("{tool} returned no structuredContent"));
+    assert_conforms_to_output_schema(tool, &value);
+    value
+}
+
+/// Checks structured content against the tool's declared output schema.
+pub fn assert_conforms_to_output_schema(tool: &str, value: &Value) {
+    let Some(def) = malomo_mcp::catalog::tool(tool) else {
+        return;
+    };
+    let schema: Value = serde_json::from_str(def.output_schema).expect("output schema is JSON");
+    let validator = jsonschema::draft202012::new(&schema).expect("output schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{} at {}", e, e.instance_path().as_str()))
+        .take(5)
+        .collect();
+    assert!(errors.is_empty(), "{tool}: structuredContent breaks its output schema: {errors:?}");
 }
 
 /// Calls a tool that must fail and returns its text.
