@@ -936,3 +936,35 @@ async fn deleted_orders_are_gone_and_shutdown_stops_the_server() {
             .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_clock_advances_shipments_without_a_tick() {
+    let api = Api::start(SandboxConfig {
+        tick_interval: Some(Duration::from_millis(20)),
+        demo_data: false,
+        ..quiet_config()
+    })
+    .await;
+    let order = api
+        .create_order(order_body(
+            "8801",
+            json!([{"carrier": "usps", "tracking_code": "AV1"}]),
+        ))
+        .await;
+    let path = format!("/orders/{}", order["id"].as_str().unwrap_or_default());
+    // Poll until the clock has carried the shipment to its final state; the
+    // bound only keeps a broken clock from hanging the suite.
+    let mut status = String::new();
+    for _ in 0..1_500 {
+        let (_, _, o) = api.get(&path).await;
+        status = o["shipments"][0]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if status == "available_for_pickup" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, "available_for_pickup");
+}

@@ -213,6 +213,11 @@ impl Store {
             return Err(ApiError::not_found("order"));
         };
         let fallback_email = inp.email.clone().set().or_else(|| existing.email.clone());
+        // New shipments and customers add objects (and timeline events), so
+        // an update can fill the store too.
+        if inp.shipments.is_some() || matches!(inp.customer, Field::Set(_)) {
+            self.ensure_room(1)?;
+        }
         // Resolve the customer first: it is the only step that can fail.
         let customer = match &inp.customer {
             Field::Set(c) => {
