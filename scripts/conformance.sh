@@ -145,7 +145,7 @@ for wire in 2025-11-25 2026-07-28; do
   baseline=scripts/conformance-baseline.$wire.yml
   say "requirements $wire (baseline $baseline)"
   if run "requirements-$wire" --requirements "$wire" --expected-failures "$baseline"; then
-    grep -E '^Total:' "$RESULTS/requirements-$wire.log" | sed 's/$/ (all failures are baselined fixture checks)/'
+    echo "$(grep -E '^Total:' "$RESULTS/requirements-$wire.log") (checks, unscored extensions included); baseline check passed"
   else
     verdict "requirements-$wire"
     failed+=("requirements-$wire")
