@@ -477,6 +477,9 @@ async fn revoked_and_unknown_tokens_do_not_resolve() {
     let (_, token) = h.server(&account, json!({"name": "s2"})).await;
     let other = open_store(&h.db);
     assert!(other.resolve_token(&token).unwrap().is_some());
+    // Resolved (and cached) here before the other handle revokes it.
+    assert!(h.store.resolve_token(&token).unwrap().is_some());
+    assert!(h.store.resolve_token(&token).unwrap().is_some());
     let id = h.store.list_servers(None).unwrap()[0].id.clone();
     assert!(other.delete_server(&id).unwrap());
     assert!(h.store.resolve_token(&token).unwrap().is_none());

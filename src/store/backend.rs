@@ -92,6 +92,13 @@ pub trait Backend: Send + Sync {
     fn delete_servers_named(&self, account_id: &str, name: &str) -> BackendResult<usize>;
     /// The live server with this token hash (`expires_at` unset or after `now`).
     fn resolve(&self, token_hash: &[u8; 32], now: i64) -> BackendResult<Option<ResolvedRow>>;
+    /// A number that changes whenever any connection (in this process or
+    /// another) commits a change, so that resolved servers can be cached
+    /// and dropped as soon as anything changed. `None`: the backend cannot
+    /// tell, and nothing is cached.
+    fn change_counter(&self) -> BackendResult<Option<i64>> {
+        Ok(None)
+    }
     /// Deletes servers with `expires_at <= now`; returns how many.
     fn delete_expired(&self, now: i64) -> BackendResult<usize>;
 

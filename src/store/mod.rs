@@ -13,9 +13,10 @@ mod sqlite;
 mod sweeper;
 pub mod validate;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
 use time::OffsetDateTime;
@@ -140,7 +141,21 @@ struct Inner {
     /// Hashes of admin tokens accepted for this process only
     /// (`MALOMO_MCP_ADMIN_TOKEN`), never written to the database.
     session_admin_hashes: RwLock<Vec<[u8; 32]>>,
+    /// Servers resolved since the database last changed (see
+    /// [`Store::resolve_token`]).
+    resolved: Mutex<ResolvedCache>,
 }
+
+/// Resolved servers by token hash, valid while the backend's change counter
+/// stays where it was when they were read.
+#[derive(Default)]
+struct ResolvedCache {
+    counter: Option<i64>,
+    servers: HashMap<[u8; 32], ResolvedServer>,
+}
+
+/// Cached servers at most; past that the cache starts over.
+const MAX_CACHED_SERVERS: usize = 10_000;
 
 /// Handle to the store; cheap to clone, shareable across threads. Its
 /// methods block on the database: call them from `spawn_blocking` where
@@ -198,6 +213,7 @@ impl Store {
                 backend,
                 key,
                 session_admin_hashes: RwLock::new(Vec::new()),
+                resolved: Mutex::new(ResolvedCache::default()),
             }),
             tools: catalog::TOOLS,
         })
@@ -387,11 +403,50 @@ impl Store {
     /// The live server holding `token`. Unknown, revoked and expired tokens
     /// all give `None`. Reads the database every time, so a revocation by
     /// another process takes effect at once.
+    ///
+    /// Resolved servers are cached (with their decrypted key) for as long
+    /// as the database is unchanged: every lookup first reads the backend's
+    /// change counter, which moves with any commit by any connection, so a
+    /// revocation from the CLI of another process still counts at once.
+    /// Expiry is checked on every lookup. Unknown tokens are never cached.
     pub fn resolve_token(&self, token: &str) -> anyhow::Result<Option<ResolvedServer>> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Ok(None);
         }
-        let Some(row) = self.backend().resolve(&token_hash(token), now_secs())? else {
+        let hash = token_hash(token);
+        let now = now_secs();
+        let counter = self.backend().change_counter()?;
+        if let Some(counter) = counter
+            && let Ok(mut cache) = self.inner.resolved.lock()
+        {
+            if cache.counter != Some(counter) {
+                cache.servers.clear();
+                cache.counter = Some(counter);
+            }
+            if let Some(server) = cache.servers.get(&hash) {
+                let live = server.expires_at.is_none_or(|at| at.unix_timestamp() > now);
+                return Ok(live.then(|| server.clone()));
+            }
+        }
+        let resolved = self.resolve_uncached(&hash, now)?;
+        if let (Some(counter), Some(server)) = (counter, &resolved)
+            && let Ok(mut cache) = self.inner.resolved.lock()
+            && cache.counter == Some(counter)
+        {
+            if cache.servers.len() >= MAX_CACHED_SERVERS {
+                cache.servers.clear();
+            }
+            cache.servers.insert(hash, server.clone());
+        }
+        Ok(resolved)
+    }
+
+    fn resolve_uncached(
+        &self,
+        hash: &[u8; 32],
+        now: i64,
+    ) -> anyhow::Result<Option<ResolvedServer>> {
+        let Some(row) = self.backend().resolve(hash, now)? else {
             return Ok(None);
         };
         let key = self

@@ -50,6 +50,9 @@ const MAX_IDLE: usize = 8;
 pub struct SqliteBackend {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// A connection that never writes: its `PRAGMA data_version` changes
+    /// whenever any other connection, of any process, commits.
+    watcher: Mutex<Option<Connection>>,
 }
 
 impl SqliteBackend {
@@ -58,6 +61,7 @@ impl SqliteBackend {
         let backend = SqliteBackend {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
+            watcher: Mutex::new(None),
         };
         let mut conn = backend.connect()?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -349,9 +353,12 @@ impl Backend for SqliteBackend {
                 "SELECT s.id, s.name, s.account_id, a.base_url, a.api_key_sealed, s.methods, \
                  s.tags, s.require_api_token_auth, s.expires_at \
                  FROM mcp_servers s JOIN integrated_accounts a ON a.id = s.account_id \
-                 WHERE s.token_hash = ?1 AND (s.expires_at IS NULL OR s.expires_at > ?2)",
+                 WHERE s.token_hash = ?1",
             )?
-            .query_row(params![&token_hash[..], now], |r| {
+            // Expiry is checked below, not in SQL: a bound parameter compared
+            // with the partial index's column makes SQLite re-prepare the
+            // statement on every call.
+            .query_row(params![&token_hash[..]], |r| {
                 Ok(ResolvedRow {
                     server_id: r.get(0)?,
                     server_name: r.get(1)?,
@@ -366,6 +373,24 @@ impl Backend for SqliteBackend {
             })
             .optional()
         })
+        .map(|row| row.filter(|r| r.expires_at.is_none_or(|at| at > now)))
+    }
+
+    fn change_counter(&self) -> BackendResult<Option<i64>> {
+        let mut guard = self
+            .watcher
+            .lock()
+            .map_err(|_| BackendError::Other(anyhow::anyhow!("watcher connection poisoned")))?;
+        if guard.is_none() {
+            *guard = Some(self.connect()?);
+        }
+        let Some(conn) = guard.as_ref() else {
+            return Ok(None);
+        };
+        conn.prepare_cached("PRAGMA data_version")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
+            .map(Some)
+            .map_err(classify)
     }
 
     fn delete_expired(&self, now: i64) -> BackendResult<usize> {
