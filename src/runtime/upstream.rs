@@ -46,29 +46,45 @@ pub enum TransportError {
 /// A pooled HTTP client with the integration's fixed headers.
 #[derive(Clone)]
 pub struct UpstreamClient {
-    client: reqwest::Client,
+    /// Built on the first call: building loads the system's root
+    /// certificates, which should not delay the server's start.
+    client: std::sync::Arc<std::sync::OnceLock<Result<reqwest::Client, String>>>,
     timeout: Duration,
 }
 
 impl UpstreamClient {
     pub fn new(timeout: Duration) -> anyhow::Result<Self> {
+        // Cheap, unlike building the client: other HTTP clients of the
+        // process (tests, the sandbox) rely on a provider being installed.
         crate::install_crypto_provider();
-        let mut headers = HeaderMap::new();
-        for (name, value) in INTEGRATION.headers {
-            headers.insert(
-                reqwest::header::HeaderName::from_static(leak_lowercase(name)),
-                HeaderValue::from_static(value),
-            );
-        }
-        let client = reqwest::Client::builder()
-            .default_headers(headers)
-            .user_agent(concat!("malomo-mcp/", env!("CARGO_PKG_VERSION")))
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(64)
-            .tcp_nodelay(true)
-            .build()?;
-        Ok(Self { client, timeout })
+        Ok(Self {
+            client: std::sync::Arc::default(),
+            timeout,
+        })
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, TransportError> {
+        self.client
+            .get_or_init(|| {
+                let mut headers = HeaderMap::new();
+                for (name, value) in INTEGRATION.headers {
+                    headers.insert(
+                        reqwest::header::HeaderName::from_static(leak_lowercase(name)),
+                        HeaderValue::from_static(value),
+                    );
+                }
+                reqwest::Client::builder()
+                    .default_headers(headers)
+                    .user_agent(concat!("malomo-mcp/", env!("CARGO_PKG_VERSION")))
+                    .timeout(self.timeout)
+                    .connect_timeout(self.timeout.min(Duration::from_secs(10)))
+                    .pool_max_idle_per_host(64)
+                    .tcp_nodelay(true)
+                    .build()
+                    .map_err(|e| root_cause(&e))
+            })
+            .as_ref()
+            .map_err(|e| TransportError::Other(format!("cannot build the HTTP client: {e}")))
     }
 
     /// Sends one request and reads the whole answer.
@@ -85,7 +101,7 @@ impl UpstreamClient {
             HttpMethod::Patch => reqwest::Method::PATCH,
             HttpMethod::Delete => reqwest::Method::DELETE,
         };
-        let mut builder = self.client.request(method, &url).header(
+        let mut builder = self.client()?.request(method, &url).header(
             reqwest::header::AUTHORIZATION,
             format!("{} {}", INTEGRATION.auth_scheme, account.api_key),
         );

@@ -8,7 +8,11 @@ use sha2::Sha256;
 use std::time::Duration;
 
 pub struct Deliverer {
-    client: reqwest::Client,
+    /// Built on the first delivery: building a client loads the system's
+    /// root certificates, which a sandbox that never delivers (most runs)
+    /// should not pay for at start.
+    client: std::sync::OnceLock<Option<reqwest::Client>>,
+    timeout: Duration,
     base_delay: Duration,
     max_attempts: u32,
 }
@@ -24,23 +28,42 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 
 impl Deliverer {
     pub fn new(base_delay: Duration, max_attempts: u32, timeout: Duration) -> anyhow::Result<Self> {
-        // reqwest is built without a default crypto provider; install ring's
-        // (an error only means another part of the process already did).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent("Malomo-Webhooks (malomo-mcp sandbox)")
-            .build()?;
         Ok(Self {
-            client,
+            client: std::sync::OnceLock::new(),
+            timeout,
             base_delay,
             max_attempts: max_attempts.max(1),
         })
     }
 
+    fn client(&self) -> Option<&reqwest::Client> {
+        self.client
+            .get_or_init(|| {
+                // reqwest is built without a default crypto provider; install
+                // ring's (an error only means another part of the process
+                // already did).
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::builder()
+                    .timeout(self.timeout)
+                    .user_agent("Malomo-Webhooks (malomo-mcp sandbox)")
+                    .build()
+                    .map_err(
+                        |e| tracing::error!(error = %e, "cannot build the webhook HTTP client"),
+                    )
+                    .ok()
+            })
+            .as_ref()
+    }
+
     pub fn dispatch(&self, deliveries: Vec<Delivery>) {
+        if deliveries.is_empty() {
+            return;
+        }
+        let Some(client) = self.client() else {
+            return;
+        };
         for d in deliveries {
-            let client = self.client.clone();
+            let client = client.clone();
             let base = self.base_delay;
             let max = self.max_attempts;
             tokio::spawn(async move { deliver(client, d, base, max).await });
