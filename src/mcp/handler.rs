@@ -156,8 +156,12 @@ fn to_result(outcome: ToolOutcome) -> CallToolResult {
 }
 
 impl ServerHandler for McpHandler {
+    // `logging` is deprecated by SEP-2577 (2026-07-28) but part of the
+    // 2025-11-25 revision this server also serves: clients of that revision
+    // may send `logging/setLevel`, which must not be "method not found".
+    #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_prompts().build())
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_prompts().enable_logging().build())
             .with_server_info(
                 Implementation::new("malomo-mcp", env!("CARGO_PKG_VERSION"))
                     .with_title(format!("{} MCP server", INTEGRATION.title)),
@@ -235,5 +239,16 @@ impl ServerHandler for McpHandler {
         let scope = self.scope(&context)?;
         super::prompts::get(&scope.filter, &request.name, request.arguments.as_ref())
             .map(Into::into)
+    }
+
+    /// Accepted so that clients that set a level work; the server sends no
+    /// log notifications (its logs go to its own output, never to clients).
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        _request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        Ok(())
     }
 }
