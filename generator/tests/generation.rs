@@ -447,7 +447,7 @@ fn emitted_rust_is_the_contract_table() {
             _ => None,
         })
         .collect();
-    assert_eq!(statics, ["INTEGRATION", "TOOLS", "SKIPPED"]);
+    assert_eq!(statics, ["INTEGRATION", "TOOLS", "SKIPPED", "PROMPTS"]);
 }
 
 #[test]
