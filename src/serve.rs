@@ -125,11 +125,18 @@ fn shared_runtime(timeout: Duration) -> anyhow::Result<Arc<Shared>> {
 /// Opens the store, provisions the account and a `default` MCP server, and
 /// serves HTTP until shut down.
 pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
-    let store = Store::open(&options.db)?;
+    // Opening (and on first run creating) the database and seeding the
+    // sandbox are independent: do them at once, to answer sooner.
+    let db = options.db.clone();
+    let (store, started) = tokio::join!(
+        tokio::task::spawn_blocking(move || Store::open(&db)),
+        start_upstream(options.upstream.clone())
+    );
+    let store = store??;
+    let started = started?;
     if let Some(token) = options.admin_token.as_deref().filter(|t| !t.is_empty()) {
         store.add_admin_token_hash(token)?;
     }
-    let started = start_upstream(options.upstream.clone()).await?;
     let account_id = store.ensure_account(
         started.account_name,
         &started.account.api_key,
