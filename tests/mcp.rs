@@ -454,6 +454,32 @@ async fn http_guards_unknown_token_origin_host_size_and_version() {
 }
 
 #[tokio::test]
+async fn stdio_client_lists_and_calls_every_tool() {
+    use rmcp::transport::TokioChildProcess;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_malomo-mcp"));
+    command.args([
+        "stdio",
+        "--sandbox",
+        "--rate-burst",
+        "100000",
+        "--rate-per-sec",
+        "1000",
+    ]);
+    command.env_remove("MALOMO_API_KEY");
+    let client: Client =
+        rmcp::ServiceExt::serve((), TokioChildProcess::new(command).expect("spawn"))
+            .await
+            .expect("initialize over stdio");
+    assert_eq!(
+        client.list_all_tools().await.expect("tools/list").len(),
+        TOOLS.len()
+    );
+    let called = exercise_every_tool(&client, "io").await;
+    assert_eq!(called, all_tool_names());
+    let _ = client.cancel().await;
+}
+
+#[tokio::test]
 async fn stdio_serves_the_sandbox() {
     use rmcp::transport::TokioChildProcess;
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_malomo-mcp"));
