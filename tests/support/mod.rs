@@ -128,7 +128,10 @@ pub fn assert_conforms_to_output_schema(tool: &str, value: &Value) {
         .map(|e| format!("{} at {}", e, e.instance_path().as_str()))
         .take(5)
         .collect();
-    assert!(errors.is_empty(), "{tool}: structuredContent breaks its output schema: {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "{tool}: structuredContent breaks its output schema: {errors:?}"
+    );
 }
 
 /// Calls a tool that must fail and returns its text.
