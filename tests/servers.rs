@@ -251,23 +251,31 @@ async fn restart_keeps_provisioned_servers_working() {
     second.shutdown().await;
 }
 
-/// The binary's logs (at debug level) and its database never contain the
-/// capability token or the upstream key.
+/// The binary's logs (even at trace level) and its database never contain the
+/// capability token, the second-factor token or the upstream key.
 #[tokio::test]
 async fn token_is_absent_from_the_database_and_the_logs() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("secret.db");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_malomo-mcp"))
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(&db)
-        .env("MALOMO_MCP_LOG", "debug")
+        .env("MALOMO_MCP_LOG", "trace")
+        .env("MALOMO_MCP_ADMIN_TOKEN", ADMIN)
         .env_remove("MALOMO_API_KEY")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("spawn serve");
-    use tokio::io::AsyncBufReadExt;
+    // Drain the logs as they come, so the server never blocks on a full pipe.
+    let mut stderr = child.stderr.take().expect("stderr");
+    let logs = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let mut url = None;
@@ -279,6 +287,7 @@ async fn token_is_absent_from_the_database_and_the_logs() {
     }
     let url = url.expect("serve prints the MCP URL");
     let token = url.rsplit('/').next().expect("token").to_owned();
+    let base = url.split("/mcp/").next().expect("base").to_owned();
     let client = handshake_client(&url).await;
     ok(&client, "get_current_malomo_account", json!({})).await;
     let _ = tool_error(
@@ -290,20 +299,70 @@ async fn token_is_absent_from_the_database_and_the_logs() {
     let _ = client.cancel().await;
     let _ = raw_initialize(&format!("{url}x"), None).await;
 
+    // A server behind the second factor, used with the admin token.
+    let http = reqwest::Client::new();
+    let accounts: Value = http
+        .get(format!("{base}/admin/integrated-accounts"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("GET accounts")
+        .json()
+        .await
+        .expect("JSON");
+    let account_id = accounts
+        .as_array()
+        .and_then(|a| a.first())
+        .or_else(|| accounts.get("items").and_then(|i| i.get(0)))
+        .and_then(|a| a.get("id"))
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("an account in {accounts}"))
+        .to_owned();
+    let second: Value = http
+        .post(format!("{base}/admin/integrated-accounts/{account_id}/mcp"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"name": "2fa", "config": {"methods": [], "tags": []}, "require_api_token_auth": true}))
+        .send()
+        .await
+        .expect("POST mcp")
+        .json()
+        .await
+        .expect("JSON");
+    let second_url = str_of(&second, "url").to_owned();
+    let second_token = second_url.rsplit('/').next().expect("token").to_owned();
+    let guarded: Client = rmcp::ServiceExt::serve(
+        (),
+        rmcp::transport::StreamableHttpClientTransport::from_config(
+            rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+                second_url.clone(),
+            )
+            .auth_header(ADMIN),
+        ),
+    )
+    .await
+    .expect("initialize with the second factor");
+    ok(&guarded, "list_all_malomo_orders", json!({"limit": 1})).await;
+    let _ = guarded.cancel().await;
+
     child.start_kill().expect("kill");
-    let output = child.wait_with_output().await.expect("output");
-    let logs = String::from_utf8_lossy(&output.stderr);
-    assert!(logs.contains("tool call"), "tool calls are logged: {logs}");
-    assert!(!logs.contains(&token), "the token leaked into the logs");
-    assert!(
-        !logs.contains(malomo_mcp::sandbox::EXAMPLE_SECRET_KEY),
-        "the API key leaked into the logs"
-    );
+    let _ = child.wait().await;
+    let logs = logs.await.expect("logs");
+    assert!(logs.contains("tool call"), "tool calls are logged");
+    for (what, secret) in [
+        ("the capability token", token.as_str()),
+        ("the second server's token", second_token.as_str()),
+        ("the admin token", ADMIN),
+        ("the API key", malomo_mcp::sandbox::EXAMPLE_SECRET_KEY),
+    ] {
+        assert!(!logs.contains(secret), "{what} leaked into the logs");
+    }
     for file in ["secret.db", "secret.db-wal", "secret.db-shm"] {
         let path = dir.path().join(file);
         if let Ok(bytes) = std::fs::read(&path) {
             let haystack = String::from_utf8_lossy(&bytes);
             assert!(!haystack.contains(&token), "token in {file}");
+            assert!(!haystack.contains(&second_token), "token in {file}");
+            assert!(!haystack.contains(ADMIN), "admin token in {file}");
             assert!(
                 !haystack.contains(malomo_mcp::sandbox::EXAMPLE_SECRET_KEY),
                 "key in {file}"

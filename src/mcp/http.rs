@@ -205,6 +205,11 @@ async fn mcp_entry(
         Ok(scope) => scope,
         Err(response) => return response,
     };
+    // rmcp keeps the request parts (and may log them at trace level): it
+    // needs neither the capability token in the path nor the second-factor
+    // token, so neither goes past this point.
+    request.headers_mut().remove(header::AUTHORIZATION);
+    *request.uri_mut() = axum::http::Uri::from_static("/mcp");
     let slot = RateLimitSlot::default();
     request.extensions_mut().insert(Arc::new(scope));
     request.extensions_mut().insert(slot.clone());

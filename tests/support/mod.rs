@@ -63,6 +63,7 @@ pub async fn start_server_with(upstream: Upstream, admin_token: Option<&str>) ->
 
 /// An MCP client doing the `initialize` handshake (protocol 2025-xx).
 pub async fn handshake_client(url: &str) -> Client {
+    malomo_mcp::install_crypto_provider();
     ().serve(StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(url.to_owned()),
     ))
@@ -73,6 +74,7 @@ pub async fn handshake_client(url: &str) -> Client {
 /// An MCP client in the 2026-07-28 stateless mode (`server/discover`, no
 /// session).
 pub async fn stateless_client(url: &str) -> Client {
+    malomo_mcp::install_crypto_provider();
     ().serve_with_lifecycle(
         StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(
             url.to_owned(),
