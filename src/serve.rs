@@ -175,6 +175,12 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
     let sweeper = crate::store::spawn_sweeper(store.clone(), Duration::from_secs(15));
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
+        use axum::serve::ListenerExt;
+        // Answers are small request/response exchanges: never hold a
+        // segment back waiting for an ACK (Nagle).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await;
