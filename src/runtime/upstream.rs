@@ -226,3 +226,77 @@ impl RateLimit {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                *name,
+                HeaderValue::from_str(value).unwrap_or(HeaderValue::from_static("")),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn next_link_is_found_among_several_relations() {
+        let h = headers(&[(
+            "link",
+            r#"<https://api.example.com/orders?prev=a1&limit=2>; rel="prev", <https://api.example.com/orders?next=b2&limit=2>; rel="next""#,
+        )]);
+        let next = next_link(&h).expect("a next link");
+        assert_eq!(next.query(), Some("next=b2&limit=2"));
+        assert!(
+            next_link(&headers(&[(
+                "link",
+                r#"<https://x/orders?prev=a>; rel="prev""#
+            )]))
+            .is_none()
+        );
+        assert!(next_link(&HeaderMap::new()).is_none());
+    }
+
+    #[test]
+    fn rate_limit_headers_become_ietf_seconds() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let reset_at = (now + 40).to_string();
+        let rl = RateLimit::from_headers(&headers(&[
+            ("x-ratelimit-limit", "30"),
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", &reset_at),
+            ("retry-after", "2"),
+        ]));
+        assert_eq!(rl.limit, Some(30));
+        assert_eq!(rl.remaining, Some(0));
+        assert!(rl.reset.is_some_and(|r| (39..=40).contains(&r)), "{rl:?}");
+        assert_eq!(rl.retry_after, Some(2));
+
+        // A delay-style reset, and Retry-After alone filling both.
+        let rl = RateLimit::from_headers(&headers(&[("x-ratelimit-reset", "7")]));
+        assert_eq!((rl.reset, rl.retry_after), (Some(7), Some(7)));
+        let rl = RateLimit::from_headers(&headers(&[
+            ("retry-after", "3"),
+            ("x-ratelimit-limit", "nope"),
+        ]));
+        assert_eq!(
+            (rl.limit, rl.reset, rl.retry_after),
+            (None, Some(3), Some(3))
+        );
+    }
+
+    #[test]
+    fn account_debug_hides_the_key() {
+        let account = Account {
+            base_url: "http://x".into(),
+            api_key: "sk_secret_value".into(),
+        };
+        assert!(!format!("{account:?}").contains("sk_secret_value"));
+    }
+}
