@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Account, Runtime, ToolOutcome, route};
+use super::{Account, Runtime, ToolOutcome};
 use crate::catalog::{self, Behavior, INTEGRATION, KeyedArray, MergeOp, TOOLS, ToolDef};
 
 type Key = Vec<String>;
@@ -163,7 +163,6 @@ pub(super) async fn guarded_replace(
 pub(super) async fn merge(
     rt: &Runtime,
     account: &Account,
-    tool: &ToolDef,
     args: &Map<String, Value>,
     array: KeyedArray,
     op: MergeOp,
@@ -233,9 +232,7 @@ pub(super) async fn merge(
             array.field.to_owned(),
             Value::Array(new_keys.iter().map(|k| key_object(k, array)).collect()),
         );
-        if let Err(e) = route::route(writer, &write_args) {
-            return ToolOutcome::error(format!("Invalid arguments for `{}`: {e}", tool.name));
-        }
+        // `direct` routes the arguments and reports a routing error itself.
         return rt.direct(account, writer, &write_args).await;
     }
     ToolOutcome::error("Conflict, nothing was changed; retry")

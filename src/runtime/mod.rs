@@ -119,7 +119,7 @@ impl Runtime {
                 id_arg,
             } => {
                 keyed::merge(
-                    self, account, tool, &args, array, op, read_tool, write_tool, id_arg,
+                    self, account, &args, array, op, read_tool, write_tool, id_arg,
                 )
                 .await
             }
