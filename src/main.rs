@@ -172,24 +172,26 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
             init_logs(args.log_json);
+            let upstream = Upstream::from_env(args.sandbox.config()?);
+            // Said from the upstream chosen, not by reading the environment again.
+            let described = match &upstream {
+                Upstream::Remote { .. } => {
+                    format!("{} (account `{}`)", INTEGRATION.title, INTEGRATION.name)
+                }
+                Upstream::Sandbox(_) => "the embedded sandbox (account `sandbox`; set MALOMO_API_KEY for a real account)".to_owned(),
+            };
             let server = serve::start(ServeOptions {
                 listen: args.listen,
                 db: args.db,
                 public_url: args.public_url,
                 allowed_hosts: args.allowed_hosts,
-                upstream: Upstream::from_env(args.sandbox.config()?),
+                upstream,
                 admin_token: std::env::var("MALOMO_MCP_ADMIN_TOKEN").ok(),
                 upstream_timeout: Duration::from_secs(args.upstream_timeout),
             })
             .await?;
-            let upstream = if std::env::var("MALOMO_API_KEY").is_ok_and(|k| !k.trim().is_empty()) {
-                format!("{} (account `{}`)", INTEGRATION.title, INTEGRATION.name)
-            } else {
-                "the embedded sandbox (account `sandbox`; set MALOMO_API_KEY for a real account)"
-                    .to_owned()
-            };
             println!(
-                "malomo-mcp listening on http://{} for {upstream}",
+                "malomo-mcp listening on http://{} for {described}",
                 server.addr
             );
             println!(
