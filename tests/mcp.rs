@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use malomo_mcp::catalog::TOOLS;
 use malomo_mcp::sandbox::DEMO_EMAIL;
-use serde_json::json;
+use serde_json::{Value, json};
 use support::*;
 
 /// Calls every tool of the table at least once, as a support agent would,
@@ -649,5 +649,116 @@ async fn workflow_prompts_are_listed_and_rendered() {
         .expect_err("missing argument");
     assert!(missing.to_string().contains("`url`"), "{missing}");
     let _ = client.cancel().await;
+    server.server.shutdown().await;
+}
+
+/// One stateless 2026-07-28 `tools/call` POST with every routing header;
+/// `origin` (an allowed one) sends it through rmcp's own transport instead
+/// of the server's in-line path. Status, content type and body bytes.
+async fn raw_stateless_call(
+    url: &str,
+    tool: &str,
+    arguments: Value,
+    origin: Option<&str>,
+) -> (u16, String, bytes::Bytes) {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments,
+                       "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                                 "io.modelcontextprotocol/clientCapabilities": {},
+                                 "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}}}
+        }));
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    let response = request.send().await.expect("POST");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (status, content_type, response.bytes().await.expect("body"))
+}
+
+/// The answer with the upstream's request id (new on every call) masked.
+fn without_request_id(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body).into_owned();
+    let key = "\"request_id\":\"";
+    match text.find(key) {
+        Some(at) => {
+            let rest = &text[at + key.len()..];
+            let id = &rest[..rest.find('"').unwrap_or(0)];
+            text.replace(id, "REQUEST-ID")
+        }
+        None => text,
+    }
+}
+
+#[tokio::test]
+async fn in_line_stateless_calls_answer_what_rmcp_answers() {
+    let server = start_server(quiet_sandbox()).await;
+    let client = stateless_client(server.url()).await;
+    let orders = ok(&client, "list_all_malomo_orders", json!({"limit": 1})).await;
+    let id = orders["items"][0]["id"].clone();
+    assert!(id.is_string(), "{orders}");
+    let _ = client.cancel().await;
+    for (tool, arguments) in [
+        ("get_single_malomo_order_by_id", json!({ "id": id })),
+        ("get_current_malomo_account", json!({})),
+        // Refused before any upstream call, naming the field.
+        ("get_single_malomo_order_by_id", json!({"id": 42})),
+        // The upstream's 404, as a tool error.
+        (
+            "get_single_malomo_order_by_id",
+            json!({"id": "no-such-order"}),
+        ),
+        // An unknown tool is rmcp's JSON-RPC error on both.
+        ("no_such_tool", json!({})),
+    ] {
+        let in_line = raw_stateless_call(server.url(), tool, arguments.clone(), None).await;
+        let by_rmcp = raw_stateless_call(
+            server.url(),
+            tool,
+            arguments.clone(),
+            Some("http://localhost:6274"),
+        )
+        .await;
+        assert_eq!(
+            (in_line.0, &in_line.1),
+            (by_rmcp.0, &by_rmcp.1),
+            "{tool} {arguments}: {in_line:?} vs {by_rmcp:?}"
+        );
+        assert_eq!(
+            without_request_id(&in_line.2),
+            without_request_id(&by_rmcp.2),
+            "{tool} {arguments}"
+        );
+    }
+    let (status, _, body) = raw_stateless_call(
+        server.url(),
+        "get_single_malomo_order_by_id",
+        json!({"id": 42}),
+        None,
+    )
+    .await;
+    let body: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(status, 200);
+    assert_eq!(body["id"], json!(7));
+    assert_eq!(body["result"]["isError"], json!(true), "{body}");
+    assert!(
+        body["result"]["content"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("`id`")),
+        "{body}"
+    );
     server.server.shutdown().await;
 }

@@ -137,10 +137,37 @@ impl McpHandler {
 
     /// The tool `name` if this scope may use it. A filtered tool is answered
     /// exactly like an unknown one.
-    fn allowed_tool(scope: &Scope, name: &str) -> Result<&'static ToolDef, McpError> {
+    pub(super) fn allowed_tool(scope: &Scope, name: &str) -> Result<&'static ToolDef, McpError> {
         catalog::tool(name)
             .filter(|t| scope.filter.allows(t))
             .ok_or_else(|| McpError::invalid_params(format!("Unknown tool: {name}"), None))
+    }
+
+    /// Runs `tool` for `scope` and logs the call; also returns the upstream
+    /// rate-limit state when the upstream refused with 429.
+    pub(super) async fn run_tool(
+        &self,
+        scope: &Scope,
+        tool: &'static ToolDef,
+        arguments: Option<Map<String, Value>>,
+    ) -> (CallToolResult, Option<RateLimit>) {
+        let started = Instant::now();
+        let outcome = self
+            .shared
+            .runtime
+            .call(&scope.account, tool, arguments)
+            .await;
+        tracing::info!(
+            target: "malomo_mcp::tool_call",
+            server = %scope.label,
+            tool = tool.name,
+            upstream_status = outcome.upstream_status,
+            is_error = outcome.is_error,
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "tool call"
+        );
+        let rate_limited = outcome.rate_limited;
+        (to_result(outcome), rate_limited)
     }
 }
 
@@ -195,29 +222,15 @@ impl ServerHandler for McpHandler {
     ) -> Result<CallToolResponse, McpError> {
         let scope = self.scope(&context)?;
         let tool = Self::allowed_tool(&scope, &request.name)?;
-        let started = Instant::now();
-        let outcome = self
-            .shared
-            .runtime
-            .call(&scope.account, tool, request.arguments)
-            .await;
-        tracing::info!(
-            target: "malomo_mcp::tool_call",
-            server = %scope.label,
-            tool = tool.name,
-            upstream_status = outcome.upstream_status,
-            is_error = outcome.is_error,
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "tool call"
-        );
+        let (result, rate_limited) = self.run_tool(&scope, tool, request.arguments).await;
         if let (Some(rl), Some(slot)) = (
-            outcome.rate_limited,
+            rate_limited,
             Self::parts(&context).and_then(|p| p.extensions.get::<RateLimitSlot>()),
         ) && let Ok(mut guard) = slot.0.lock()
         {
             *guard = Some(rl);
         }
-        Ok(to_result(outcome).into())
+        Ok(result.into())
     }
 
     async fn list_prompts(

@@ -20,8 +20,9 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 use super::handler::{McpHandler, RateLimitSlot, Scope, Shared};
+use super::inline;
 use super::legacy_sse::{self, LegacySessions};
-use crate::runtime::Account;
+use crate::runtime::{Account, RateLimit};
 use crate::store::{ResolvedServer, Store};
 
 /// Largest MCP request body accepted (larger ones get 413).
@@ -70,6 +71,8 @@ impl HttpOptions {
 #[derive(Clone)]
 pub struct AppState {
     shared: Arc<Shared>,
+    /// The handler of HTTP requests (their scope comes with each request).
+    handler: McpHandler,
     store: Store,
     mcp: StreamableHttpService<McpHandler, LocalSessionManager>,
     legacy: LegacySessions,
@@ -84,6 +87,7 @@ pub fn app(
     shutdown: CancellationToken,
 ) -> Router {
     let handler = McpHandler::per_request(shared.clone());
+    let for_rmcp = handler.clone();
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(options.allowed_hosts.clone())
         .with_allowed_origins(options.allowed_origins.clone())
@@ -92,12 +96,13 @@ pub fn app(
         .with_sse_keep_alive(Some(std::time::Duration::from_secs(15)))
         .with_cancellation_token(shutdown.child_token());
     let mcp = StreamableHttpService::new(
-        move || Ok(handler.clone()),
+        move || Ok(for_rmcp.clone()),
         Arc::new(LocalSessionManager::default()),
         config,
     );
     let state = AppState {
         shared,
+        handler,
         store: store.clone(),
         mcp,
         legacy: LegacySessions::new(shutdown),
@@ -210,6 +215,25 @@ async fn mcp_entry(
     // token, so neither goes past this point.
     request.headers_mut().remove(header::AUTHORIZATION);
     *request.uri_mut() = axum::http::Uri::from_static("/mcp");
+    if inline::eligible(request.method(), request.headers(), &state.options) {
+        let (parts, body) = request.into_parts();
+        // `eligible` saw a Content-Length within the limit.
+        let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+            Ok(body) => body,
+            Err(_) => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "could not read the request body",
+                );
+            }
+        };
+        if let Some(response) = inline::answer(&state.handler, &scope, &parts.headers, &body).await
+        {
+            return response;
+        }
+        request = Request::from_parts(parts, Body::from(body));
+    }
     let slot = RateLimitSlot::default();
     request.extensions_mut().insert(Arc::new(scope));
     request.extensions_mut().insert(slot.clone());
@@ -224,18 +248,24 @@ async fn mcp_entry(
     // tool result there.)
     let rate_limit = slot.0.lock().ok().and_then(|g| *g);
     if let Some(rl) = rate_limit {
-        for (name, value) in [
-            ("ratelimit-limit", rl.limit),
-            ("ratelimit-remaining", rl.remaining),
-            ("ratelimit-reset", rl.reset),
-            ("retry-after", rl.retry_after),
-        ] {
-            if let Some(v) = value {
-                parts.headers.insert(name, HeaderValue::from(v));
-            }
-        }
+        rate_limit_headers(&mut parts.headers, rl);
     }
     Response::from_parts(parts, Body::new(body))
+}
+
+/// The upstream's rate-limit state as IETF `RateLimit-*` and `Retry-After`
+/// response headers.
+pub(super) fn rate_limit_headers(headers: &mut HeaderMap, rl: RateLimit) {
+    for (name, value) in [
+        ("ratelimit-limit", rl.limit),
+        ("ratelimit-remaining", rl.remaining),
+        ("ratelimit-reset", rl.reset),
+        ("retry-after", rl.retry_after),
+    ] {
+        if let Some(v) = value {
+            headers.insert(name, HeaderValue::from(v));
+        }
+    }
 }
 
 async fn legacy_sse_entry(

@@ -2,6 +2,7 @@
 
 pub mod handler;
 pub mod http;
+mod inline;
 mod legacy_sse;
 pub mod prompts;
 
