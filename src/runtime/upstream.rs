@@ -80,6 +80,11 @@ impl UpstreamClient {
                     .connect_timeout(self.timeout.min(Duration::from_secs(10)))
                     .pool_max_idle_per_host(64)
                     .tcp_nodelay(true)
+                    // An API answer is never a redirect to follow (and the
+                    // key must not travel on), and nothing is retried behind
+                    // the caller's back: a failure is the model's to see.
+                    .redirect(reqwest::redirect::Policy::none())
+                    .retry(reqwest::retry::never())
                     .build()
                     .map_err(|e| root_cause(&e))
             })
