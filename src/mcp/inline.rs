@@ -20,8 +20,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rmcp::model::{
-    CallToolResponse, ClientJsonRpcMessage, ClientRequest, GetMeta as _, JsonRpcRequest,
-    ProtocolVersion, ServerJsonRpcMessage, ServerResult,
+    CallToolRequestParams, CallToolResponse, JsonRpcVersion2_0, ProtocolVersion, RequestId,
+    ServerJsonRpcMessage, ServerResult,
 };
 
 use super::handler::{McpHandler, Scope};
@@ -74,6 +74,19 @@ pub(super) fn eligible(method: &Method, headers: &HeaderMap, options: &HttpOptio
     json_body && small && accepts("application/json") && accepts("text/event-stream")
 }
 
+/// A JSON-RPC `tools/call` request, every part of it one of rmcp's types.
+/// (rmcp's message type reads the same shape through `#[serde(flatten)]`,
+/// which first buffers the whole body as untyped content.)
+#[derive(serde::Deserialize)]
+struct PlainCall<'a> {
+    #[allow(dead_code)]
+    jsonrpc: JsonRpcVersion2_0,
+    id: RequestId,
+    #[serde(borrow)]
+    method: std::borrow::Cow<'a, str>,
+    params: CallToolRequestParams,
+}
+
 /// Answers `body` when it is a stateless `tools/call` this path serves;
 /// `None` hands the request to rmcp (nothing has run yet then).
 pub(super) async fn answer(
@@ -82,28 +95,20 @@ pub(super) async fn answer(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Option<Response> {
-    let Ok(ClientJsonRpcMessage::Request(JsonRpcRequest { id, request, .. })) =
-        serde_json::from_slice::<ClientJsonRpcMessage>(body)
-    else {
-        return None;
-    };
-    let meta = request.get_meta();
-    if meta
-        .protocol_version()
-        .as_ref()
-        .map(ProtocolVersion::as_str)
-        != Some(PROTOCOL)
+    let PlainCall {
+        id, method, params, ..
+    } = serde_json::from_slice::<PlainCall>(body).ok()?;
+    let meta = params.meta.as_ref()?;
+    if method != "tools/call"
+        || meta
+            .protocol_version()
+            .as_ref()
+            .map(ProtocolVersion::as_str)
+            != Some(PROTOCOL)
         || !meta
             .missing_required_keys(&ProtocolVersion::V_2026_07_28)
             .is_empty()
-    {
-        return None;
-    }
-    let ClientRequest::CallToolRequest(call) = request else {
-        return None;
-    };
-    let params = call.params;
-    if params.input_responses.is_some()
+        || params.input_responses.is_some()
         || params.request_state.is_some()
         || single(headers, "mcp-name") != Some(params.name.as_ref())
     {
