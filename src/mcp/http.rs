@@ -68,7 +68,6 @@ impl HttpOptions {
 }
 
 /// State of the HTTP routes.
-#[derive(Clone)]
 pub struct AppState {
     shared: Arc<Shared>,
     /// The handler of HTTP requests (their scope comes with each request).
@@ -120,7 +119,8 @@ pub fn app(
             "/mcp/{token}/message",
             axum::routing::post(legacy_message_entry),
         )
-        .with_state(state)
+        // Shared, not cloned per request: the rmcp service holds its config.
+        .with_state(Arc::new(state))
         .merge(admin)
 }
 
@@ -202,7 +202,7 @@ pub(super) fn authorize(
 }
 
 async fn mcp_entry(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
     mut request: Request,
 ) -> Response {
@@ -269,7 +269,7 @@ pub(super) fn rate_limit_headers(headers: &mut HeaderMap, rl: RateLimit) {
 }
 
 async fn legacy_sse_entry(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -285,7 +285,7 @@ async fn legacy_sse_entry(
 }
 
 async fn legacy_message_entry(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
     axum::extract::Query(query): axum::extract::Query<legacy_sse::MessageQuery>,
     headers: HeaderMap,
