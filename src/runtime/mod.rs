@@ -36,6 +36,11 @@ pub struct ToolOutcome {
 impl ToolOutcome {
     fn success(value: Value) -> Self {
         let text = serde_json::to_string(&value).unwrap_or_default();
+        Self::success_with_text(value, text)
+    }
+
+    /// A success whose text (the same JSON) is already at hand.
+    fn success_with_text(value: Value, text: String) -> Self {
         Self {
             is_error: false,
             text,
@@ -176,7 +181,13 @@ impl Runtime {
         let status = response.status;
         let mut outcome = if (200..300).contains(&status) {
             match self.success_value(tool, &response) {
-                Ok(value) => ToolOutcome::success(value),
+                // The upstream's own JSON is the text when it is passed
+                // through unchanged (no second serialization).
+                Ok((value, true)) => match std::str::from_utf8(&response.body) {
+                    Ok(text) => ToolOutcome::success_with_text(value, text.trim().to_owned()),
+                    Err(_) => ToolOutcome::success(value),
+                },
+                Ok((value, false)) => ToolOutcome::success(value),
                 Err(message) => ToolOutcome::error(message),
             }
         } else if status == 404 && tool.pagination.is_some_and(|p| p.not_found_as_empty) {
@@ -188,7 +199,13 @@ impl Runtime {
         outcome
     }
 
-    fn success_value(&self, tool: &ToolDef, response: &UpstreamResponse) -> Result<Value, String> {
+    /// The tool's output for a 2xx answer, and whether it is the upstream
+    /// body itself, unchanged.
+    fn success_value(
+        &self,
+        tool: &ToolDef,
+        response: &UpstreamResponse,
+    ) -> Result<(Value, bool), String> {
         let body: Value = if response.body.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
@@ -231,10 +248,12 @@ impl Runtime {
                         .collect();
                     self.cursors.encode(tool.name, params)
                 });
-            return Ok(json!({ "items": items, "next_cursor": next_cursor }));
+            return Ok((json!({ "items": items, "next_cursor": next_cursor }), false));
         }
-        Ok(match body {
-            Value::Object(_) => body,
+        if body.is_object() {
+            return Ok((body, true));
+        }
+        let value = match body {
             // An empty success (e.g. a delete answering 204) still gives the
             // model something structured to read.
             Value::Null => json!({ "ok": true, "status": response.status }),
@@ -247,7 +266,8 @@ impl Runtime {
                 ));
             }
             other => json!({ "result": other }),
-        })
+        };
+        Ok((value, false))
     }
 }
 
