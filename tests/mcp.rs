@@ -762,3 +762,50 @@ async fn in_line_stateless_calls_answer_what_rmcp_answers() {
     );
     server.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_upstream_redirect_is_not_followed() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Where a redirect would lead: counts every request that reaches it.
+    let reached = Arc::new(AtomicUsize::new(0));
+    let counter = reached.clone();
+    let elsewhere = axum::Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { "{}" }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let target = format!("http://{}/account", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, elsewhere).await });
+    // The upstream answers every request with a redirect there.
+    let upstream = axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move { (axum::http::StatusCode::FOUND, [("location", target)], "") }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base_url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, upstream).await });
+
+    let server = start_server_with(
+        malomo_mcp::serve::Upstream::Remote {
+            api_key: "sk_redirect_test".into(),
+            base_url,
+        },
+        None,
+    )
+    .await;
+    let client = stateless_client(server.url()).await;
+    let e = tool_error(&client, "get_current_malomo_account", json!({})).await;
+    assert!(e.contains("302"), "{e}");
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        0,
+        "the key went on to the redirect target"
+    );
+    let _ = client.cancel().await;
+    server.server.shutdown().await;
+}
