@@ -144,8 +144,10 @@ fn init_logs(json: bool) {
     // the request path, so keep it quiet unless asked for explicitly.
     let filter = tracing_subscriber::EnvFilter::try_from_env("MALOMO_MCP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
+    // Colours only for a terminal: not into log files or collectors.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -218,6 +220,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     tracing_subscriber::EnvFilter::try_from_env("MALOMO_MCP_LOG")
                         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
                 )
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_writer(std::io::stderr)
                 .try_init();
             let filter = filter(args.methods, args.tags)?;
