@@ -328,7 +328,7 @@ fn spawn_once(bin: &str, remote: Option<&str>) -> anyhow::Result<Start> {
     command
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
         .arg(dir.path().join("bench.db"))
-        .env("RUST_LOG", "warn")
+        .env_remove("MALOMO_MCP_LOG")
         .env_remove("MALOMO_MCP_ADMIN_TOKEN")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -509,7 +509,8 @@ fn main() -> anyhow::Result<()> {
         .arg(dir.path().join("bench.db"))
         .env("MALOMO_API_KEY", &secret_key)
         .env("MALOMO_BASE_URL", &sandbox_url)
-        .env("MALOMO_MCP_LOG", "warn")
+        // The default log level: one line per tool call (to /dev/null).
+        .env_remove("MALOMO_MCP_LOG")
         .env_remove("MALOMO_MCP_ADMIN_TOKEN");
     let (server, lines) = spawn_until(command, "/mcp/")?;
     let mcp_url = lines
