@@ -140,34 +140,50 @@ impl SandboxHandle {
 pub async fn start(listen: SocketAddr, config: SandboxConfig) -> anyhow::Result<SandboxHandle> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let mut st = store::Store::new(config.max_objects);
-    if config.demo_data {
-        seed::load(&mut st, config.seed);
-    }
-    let shared = Arc::new(Shared {
-        store: RwLock::new(st),
-        limiter: ratelimit::RateLimiter::new(config.rate_burst, config.rate_per_sec),
-        deliverer: delivery::Deliverer::new(
-            config.webhook_retry_base,
-            config.webhook_max_attempts,
-            config.webhook_timeout,
-        )?,
-        addr,
-    });
-    let app = routes::router(shared.clone());
+    let deliverer = delivery::Deliverer::new(
+        config.webhook_retry_base,
+        config.webhook_max_attempts,
+        config.webhook_timeout,
+    )?;
     let (tx, rx) = oneshot::channel::<()>();
-    let clock = config.tick_interval.map(|every| {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(every);
-            interval.tick().await; // the first tick fires at once; skip it
-            loop {
-                interval.tick().await;
-                shared.write(|st| st.tick(model::now()));
-            }
-        })
-    });
+    // Seeding the demo data takes about 10 ms. The address is known and
+    // returned at once (a server in front can start and list its tools);
+    // connections wait in the listen backlog until the data is in, so no
+    // request ever sees a half-seeded account.
     let task = tokio::spawn(async move {
+        let seeded = tokio::task::spawn_blocking(move || {
+            let mut st = store::Store::new(config.max_objects);
+            if config.demo_data {
+                seed::load(&mut st, config.seed);
+            }
+            st
+        })
+        .await;
+        let st = match seeded {
+            Ok(st) => st,
+            Err(e) => {
+                tracing::error!(error = %e, "sandbox demo data failed; the sandbox is not serving");
+                return;
+            }
+        };
+        let shared = Arc::new(Shared {
+            store: RwLock::new(st),
+            limiter: ratelimit::RateLimiter::new(config.rate_burst, config.rate_per_sec),
+            deliverer,
+            addr,
+        });
+        let app = routes::router(shared.clone());
+        let clock = config.tick_interval.map(|every| {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(every);
+                interval.tick().await; // the first tick fires at once; skip it
+                loop {
+                    interval.tick().await;
+                    shared.write(|st| st.tick(model::now()));
+                }
+            })
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 // A dropped handle (sender gone) is not a request to stop.
