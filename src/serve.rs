@@ -128,12 +128,14 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
     // Opening (and on first run creating) the database and seeding the
     // sandbox are independent: do them at once, to answer sooner.
     let db = options.db.clone();
-    let (store, started) = tokio::join!(
-        tokio::task::spawn_blocking(move || Store::open(&db)),
-        start_upstream(options.upstream.clone())
-    );
-    let store = store??;
+    let store = tokio::task::spawn_blocking(move || Store::open(&db));
+    let (started, shared) = tokio::join!(start_upstream(options.upstream.clone()), async {
+        // The tool descriptions are built while the database opens.
+        shared_runtime(options.upstream_timeout)
+    });
+    let store = store.await??;
     let started = started?;
+    let shared = shared?;
     if let Some(token) = options.admin_token.as_deref().filter(|t| !t.is_empty()) {
         store.add_admin_token_hash(token)?;
     }
@@ -169,7 +171,6 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         .map_err(|e| anyhow::anyhow!("could not provision the default MCP server: {e}"))?;
     let mcp_url = format!("{}/mcp/{}", http_options.public_url, created.token);
 
-    let shared = shared_runtime(options.upstream_timeout)?;
     let shutdown = CancellationToken::new();
     let app = http::app(shared, store.clone(), http_options, shutdown.clone());
     let sweeper = crate::store::spawn_sweeper(store.clone(), Duration::from_secs(15));
