@@ -64,10 +64,14 @@ pub async fn start_server_with(upstream: Upstream, admin_token: Option<&str>) ->
 /// An MCP client doing the `initialize` handshake (protocol 2025-xx).
 pub async fn handshake_client(url: &str) -> Client {
     malomo_mcp::install_crypto_provider();
-    ().serve(StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(url.to_owned()),
-    ))
+    tokio::time::timeout(
+        ANSWER_WITHIN,
+        ().serve(StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(url.to_owned()),
+        )),
+    )
     .await
+    .expect("initialize answered in time")
     .expect("initialize handshake")
 }
 
@@ -75,15 +79,19 @@ pub async fn handshake_client(url: &str) -> Client {
 /// session).
 pub async fn stateless_client(url: &str) -> Client {
     malomo_mcp::install_crypto_provider();
-    ().serve_with_lifecycle(
-        StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(
-            url.to_owned(),
-        )),
-        ClientLifecycleMode::Discover {
-            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-        },
+    tokio::time::timeout(
+        ANSWER_WITHIN,
+        ().serve_with_lifecycle(
+            StreamableHttpClientTransport::from_config(
+                StreamableHttpClientTransportConfig::with_uri(url.to_owned()),
+            ),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        ),
     )
     .await
+    .expect("server/discover answered in time")
     .expect("server/discover")
 }
 
@@ -94,12 +102,20 @@ pub fn args(value: Value) -> Map<String, Value> {
     }
 }
 
+/// How long one exchange with the server may take: an answer that never
+/// comes fails the test instead of hanging it.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(30);
+
 /// Calls a tool; protocol errors fail the test, tool errors are returned.
 pub async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
-    client
-        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args(arguments)))
-        .await
-        .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"))
+    tokio::time::timeout(
+        ANSWER_WITHIN,
+        client
+            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args(arguments))),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{tool}: no answer within {ANSWER_WITHIN:?}"))
+    .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"))
 }
 
 /// Calls a tool that must succeed and returns its structured content.
