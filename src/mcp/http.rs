@@ -150,12 +150,6 @@ fn not_found() -> Response {
     )
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 /// Resolves the URL token and checks the second factor; the error is the
 /// response to send.
 #[allow(clippy::result_large_err)]
@@ -177,7 +171,8 @@ pub(super) fn authorize(
         }
     };
     if resolved.require_api_token_auth {
-        let ok = bearer(headers).is_some_and(|t| store.verify_admin_token(t).unwrap_or(false));
+        let ok = crate::admin::bearer_token(headers)
+            .is_some_and(|t| store.verify_admin_token(t).unwrap_or(false));
         if !ok {
             let mut response = json_error(
                 StatusCode::UNAUTHORIZED,
