@@ -121,6 +121,12 @@ impl McpHandler {
         }
     }
 
+    /// A handler over the same shared state, with one scope for its whole
+    /// life (a legacy SSE session).
+    pub fn scoped(&self, scope: Scope) -> Self {
+        Self::fixed(self.shared.clone(), scope)
+    }
+
     fn parts(context: &RequestContext<RoleServer>) -> Option<&http::request::Parts> {
         context.extensions.get::<http::request::Parts>()
     }

@@ -69,7 +69,6 @@ impl HttpOptions {
 
 /// State of the HTTP routes.
 pub struct AppState {
-    shared: Arc<Shared>,
     /// The handler of HTTP requests (their scope comes with each request).
     handler: McpHandler,
     store: Store,
@@ -100,7 +99,6 @@ pub fn app(
         config,
     );
     let state = AppState {
-        shared,
         handler,
         store: store.clone(),
         mcp,
@@ -275,7 +273,7 @@ async fn legacy_sse_entry(
         Ok(scope) => scope,
         Err(response) => return response,
     };
-    let handler = McpHandler::fixed(state.shared.clone(), scope);
+    let handler = state.handler.scoped(scope);
     state.legacy.open(handler, &token)
 }
 
