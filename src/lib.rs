@@ -5,9 +5,12 @@ pub mod admin;
 pub mod catalog;
 pub mod mcp;
 pub mod runtime;
-pub mod sandbox;
 pub mod serve;
 pub mod store;
+
+/// The embedded Malomo sandbox, a crate of its own so that it cannot depend
+/// on the generated catalog it is used to check.
+pub use malomo_sandbox as sandbox;
 
 /// Installs rustls' ring provider as the process default (idempotent): the
 /// build carries no other provider, and reqwest needs one.

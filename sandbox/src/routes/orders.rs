@@ -1,12 +1,12 @@
 //! /orders, lookups, and order events.
 
 use super::{Params, json_response, page_response, parse_id, to_json};
-use crate::sandbox::Shared;
-use crate::sandbox::error::{ApiError, ApiResult};
-use crate::sandbox::input::JsonObject;
-use crate::sandbox::model::{Order, now};
-use crate::sandbox::orders::parse_order;
-use crate::sandbox::pagination;
+use crate::Shared;
+use crate::error::{ApiError, ApiResult};
+use crate::input::JsonObject;
+use crate::model::{Order, now};
+use crate::orders::parse_order;
+use crate::pagination;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;

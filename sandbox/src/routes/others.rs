@@ -1,12 +1,12 @@
 //! /customers, /webhooks, /returns, /accounts/self and /_sandbox/tick.
 
 use super::{Params, json_response, page_response, parse_id, to_json};
-use crate::sandbox::Shared;
-use crate::sandbox::error::{ApiError, ApiResult};
-use crate::sandbox::input::JsonObject;
-use crate::sandbox::model::now;
-use crate::sandbox::pagination;
-use crate::sandbox::store::{Store, Table};
+use crate::Shared;
+use crate::error::{ApiError, ApiResult};
+use crate::input::JsonObject;
+use crate::model::now;
+use crate::pagination;
+use crate::store::{Store, Table};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -85,13 +85,13 @@ fn delete_in<T: Serialize>(
     Ok(json_response(body))
 }
 
-fn customers(st: &Store) -> &Table<crate::sandbox::model::Customer> {
+fn customers(st: &Store) -> &Table<crate::model::Customer> {
     &st.customers
 }
-fn webhooks(st: &Store) -> &Table<crate::sandbox::model::Webhook> {
+fn webhooks(st: &Store) -> &Table<crate::model::Webhook> {
     &st.webhooks
 }
-fn returns(st: &Store) -> &Table<crate::sandbox::model::Return> {
+fn returns(st: &Store) -> &Table<crate::model::Return> {
     &st.returns
 }
 
@@ -205,11 +205,11 @@ pub async fn update_return(
 
 pub async fn account(
     State(s): S,
-    kind: Option<axum::Extension<crate::sandbox::auth::KeyKind>>,
+    kind: Option<axum::Extension<crate::auth::KeyKind>>,
 ) -> ApiResult<Response> {
     let mut acct = s.read(|st| st.account());
     let key_type = match kind.map(|k| k.0) {
-        Some(crate::sandbox::auth::KeyKind::Publishable) => "publishable",
+        Some(crate::auth::KeyKind::Publishable) => "publishable",
         _ => "secret",
     };
     acct["key_type"] = key_type.into();

@@ -17,6 +17,7 @@ mod pagination;
 mod progression;
 mod ratelimit;
 mod resources;
+mod rng;
 mod routes;
 mod seed;
 mod store;

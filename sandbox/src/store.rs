@@ -73,7 +73,7 @@ pub struct Store {
     pub outgoing: Vec<Delivery>,
     /// While seeding, ids come from the seed so that demo data is the same
     /// on every run; afterwards they are random v4 UUIDs.
-    pub id_source: Option<super::seed::SplitMix>,
+    pub id_source: Option<super::rng::SplitMix>,
 }
 
 impl Store {

@@ -202,7 +202,7 @@ pub fn new_shipment(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::model::carrier;
+    use crate::model::carrier;
 
     #[test]
     fn prefix_picks_the_final_state() {
