@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use axum::http::{HeaderMap, HeaderValue};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
     GetPromptResponse, Implementation, ListPromptsResult, ListToolsResult, PaginatedRequestParams,
@@ -35,6 +36,21 @@ pub struct Scope {
 /// that it can also answer it as response headers.
 #[derive(Debug, Clone, Default)]
 pub struct RateLimitSlot(pub Arc<Mutex<Option<RateLimit>>>);
+
+/// The upstream's rate-limit state as IETF `RateLimit-*` and `Retry-After`
+/// response headers.
+pub(super) fn rate_limit_headers(headers: &mut HeaderMap, rl: RateLimit) {
+    for (name, value) in [
+        ("ratelimit-limit", rl.limit),
+        ("ratelimit-remaining", rl.remaining),
+        ("ratelimit-reset", rl.reset),
+        ("retry-after", rl.retry_after),
+    ] {
+        if let Some(v) = value {
+            headers.insert(name, HeaderValue::from(v));
+        }
+    }
+}
 
 /// State shared by every handler instance.
 pub struct Shared {

@@ -19,14 +19,14 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
-use super::handler::{McpHandler, RateLimitSlot, Scope, Shared};
+use super::guard::HostPolicy;
+use super::handler::{McpHandler, RateLimitSlot, Scope, Shared, rate_limit_headers};
 use super::inline;
 use super::legacy_sse::{self, LegacySessions};
-use crate::runtime::{Account, RateLimit};
+use crate::runtime::Account;
 use crate::store::{ResolvedServer, Store};
 
-/// Largest MCP request body accepted (larger ones get 413).
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub use super::guard::MAX_BODY_BYTES;
 
 /// Settings of the HTTP server.
 #[derive(Debug, Clone)]
@@ -63,6 +63,16 @@ impl HttpOptions {
             public_url: public_url.trim_end_matches('/').to_owned(),
             allowed_hosts,
             allowed_origins,
+        }
+    }
+}
+
+impl HttpOptions {
+    /// The `Host` and `Origin` checks every transport applies.
+    pub fn host_policy(&self) -> HostPolicy<'_> {
+        HostPolicy {
+            allowed_hosts: &self.allowed_hosts,
+            allowed_origins: &self.allowed_origins,
         }
     }
 }
@@ -208,7 +218,11 @@ async fn mcp_entry(
     // token, so neither goes past this point.
     request.headers_mut().remove(header::AUTHORIZATION);
     *request.uri_mut() = axum::http::Uri::from_static("/mcp");
-    if inline::eligible(request.method(), request.headers(), &state.options) {
+    if inline::eligible(
+        request.method(),
+        request.headers(),
+        state.options.host_policy(),
+    ) {
         let (parts, body) = request.into_parts();
         // `eligible` saw a Content-Length within the limit.
         let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
@@ -246,27 +260,12 @@ async fn mcp_entry(
     Response::from_parts(parts, Body::new(body))
 }
 
-/// The upstream's rate-limit state as IETF `RateLimit-*` and `Retry-After`
-/// response headers.
-pub(super) fn rate_limit_headers(headers: &mut HeaderMap, rl: RateLimit) {
-    for (name, value) in [
-        ("ratelimit-limit", rl.limit),
-        ("ratelimit-remaining", rl.remaining),
-        ("ratelimit-reset", rl.reset),
-        ("retry-after", rl.retry_after),
-    ] {
-        if let Some(v) = value {
-            headers.insert(name, HeaderValue::from(v));
-        }
-    }
-}
-
 async fn legacy_sse_entry(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = legacy_sse::check_origin_and_host(&headers, &state.options) {
+    if let Err(response) = state.options.host_policy().check(&headers) {
         return response;
     }
     let scope = match authorize(&state.store, &token, &headers) {
@@ -284,7 +283,7 @@ async fn legacy_message_entry(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(response) = legacy_sse::check_origin_and_host(&headers, &state.options) {
+    if let Err(response) = state.options.host_policy().check(&headers) {
         return response;
     }
     if let Err(response) = authorize(&state.store, &token, &headers) {

@@ -24,9 +24,8 @@ use rmcp::model::{
     ServerJsonRpcMessage, ServerResult,
 };
 
-use super::handler::{McpHandler, Scope};
-use super::http::{HttpOptions, MAX_BODY_BYTES, rate_limit_headers};
-use super::legacy_sse::check_origin_and_host;
+use super::guard::{HostPolicy, MAX_BODY_BYTES};
+use super::handler::{McpHandler, Scope, rate_limit_headers};
 
 const PROTOCOL: &str = "2026-07-28";
 
@@ -47,7 +46,7 @@ fn essence(media_type: &str) -> &str {
 /// Whether a request, by its method and headers alone, may be a plain
 /// stateless `tools/call` for this path. Conservative: any doubt sends it
 /// to rmcp.
-pub(super) fn eligible(method: &Method, headers: &HeaderMap, options: &HttpOptions) -> bool {
+pub(super) fn eligible(method: &Method, headers: &HeaderMap, hosts: HostPolicy<'_>) -> bool {
     if method != Method::POST
         || single(headers, "mcp-protocol-version") != Some(PROTOCOL)
         || single(headers, "mcp-method") != Some("tools/call")
@@ -57,7 +56,7 @@ pub(super) fn eligible(method: &Method, headers: &HeaderMap, options: &HttpOptio
         || headers
             .keys()
             .any(|name| name.as_str().starts_with("mcp-param-"))
-        || check_origin_and_host(headers, options).is_err()
+        || hosts.check(headers).is_err()
     {
         return false;
     }
@@ -139,6 +138,7 @@ pub(super) async fn answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mcp::http::HttpOptions;
 
     fn options() -> HttpOptions {
         HttpOptions::local("http://127.0.0.1:8080")
@@ -177,19 +177,27 @@ mod tests {
 
     #[test]
     fn a_plain_stateless_tool_call_is_served_in_line() {
-        assert!(eligible(&Method::POST, &headers(PLAIN), &options()));
+        assert!(eligible(
+            &Method::POST,
+            &headers(PLAIN),
+            options().host_policy()
+        ));
         let charset = with(("content-type", None));
         let mut charset = charset;
         charset.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
-        assert!(eligible(&Method::POST, &charset, &options()));
+        assert!(eligible(&Method::POST, &charset, options().host_policy()));
     }
 
     #[test]
     fn anything_unusual_goes_to_rmcp() {
-        assert!(!eligible(&Method::GET, &headers(PLAIN), &options()));
+        assert!(!eligible(
+            &Method::GET,
+            &headers(PLAIN),
+            options().host_policy()
+        ));
         for change in [
             ("origin", Some("http://localhost:6274")),
             ("mcp-session-id", Some("abc")),
@@ -207,7 +215,7 @@ mod tests {
             ("content-type", None),
         ] {
             assert!(
-                !eligible(&Method::POST, &with(change), &options()),
+                !eligible(&Method::POST, &with(change), options().host_policy()),
                 "{change:?}"
             );
         }
@@ -223,7 +231,7 @@ mod tests {
             let mut map = headers(PLAIN);
             map.insert(name, HeaderValue::from_static(value));
             assert!(
-                !eligible(&Method::POST, &map, &options()),
+                !eligible(&Method::POST, &map, options().host_policy()),
                 "{name}: {value}"
             );
         }

@@ -11,7 +11,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
@@ -22,7 +22,6 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::McpHandler;
-use super::http::HttpOptions;
 
 /// Query of the message endpoint.
 #[derive(Debug, serde::Deserialize)]
@@ -195,85 +194,5 @@ impl LegacySessions {
             Ok(()) => (StatusCode::ACCEPTED, "Accepted").into_response(),
             Err(_) => (StatusCode::NOT_FOUND, "session closed").into_response(),
         }
-    }
-}
-
-/// DNS-rebinding protection for the legacy routes (rmcp does the same for
-/// Streamable HTTP): the `Host` must be allowed, and an `Origin`, when
-/// present, must be too.
-#[allow(clippy::result_large_err)]
-pub fn check_origin_and_host(headers: &HeaderMap, options: &HttpOptions) -> Result<(), Response> {
-    let forbidden = |what: &str| {
-        (
-            StatusCode::FORBIDDEN,
-            format!("Forbidden: {what} not allowed"),
-        )
-            .into_response()
-    };
-    if !options.allowed_hosts.is_empty() {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
-        let name = match host.strip_prefix('[') {
-            Some(rest) => rest.split(']').next().unwrap_or(""),
-            None => host.split(':').next().unwrap_or(""),
-        };
-        if !options
-            .allowed_hosts
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(name) || h.eq_ignore_ascii_case(host))
-        {
-            return Err(forbidden("Host"));
-        }
-    }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("");
-        if !options
-            .allowed_origins
-            .iter()
-            .any(|allowed| origin_matches(allowed, origin))
-        {
-            return Err(forbidden("Origin"));
-        }
-    }
-    Ok(())
-}
-
-fn origin_matches(allowed: &str, origin: &str) -> bool {
-    match allowed.strip_suffix(":*") {
-        Some(prefix) => {
-            origin == prefix
-                || origin
-                    .strip_prefix(prefix)
-                    .and_then(|rest| rest.strip_prefix(':'))
-                    .is_some_and(|port| {
-                        !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
-                    })
-        }
-        None => allowed.eq_ignore_ascii_case(origin),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::origin_matches;
-
-    #[test]
-    fn origins_match_by_scheme_host_and_port() {
-        assert!(origin_matches(
-            "http://localhost:*",
-            "http://localhost:6274"
-        ));
-        assert!(origin_matches("http://localhost:*", "http://localhost"));
-        assert!(!origin_matches(
-            "http://localhost:*",
-            "http://localhost.evil.com"
-        ));
-        assert!(!origin_matches("http://localhost:*", "http://evil.com"));
-        assert!(origin_matches(
-            "https://app.example.com",
-            "https://app.example.com"
-        ));
     }
 }

@@ -1,5 +1,6 @@
 //! MCP protocol: the handler over the generated table and its transports.
 
+mod guard;
 pub mod handler;
 pub mod http;
 mod inline;
