@@ -9,6 +9,7 @@
 
 mod backend;
 mod crypto;
+mod migrations;
 mod sqlite;
 mod sweeper;
 pub mod validate;

@@ -1,4 +1,4 @@
-//! The embedded SQLite backend: WAL, migrations by `user_version`, and a
+//! The embedded SQLite backend: WAL, versioned migrations, and a
 //! small pool of connections so that token lookups never queue behind the
 //! sweeper or an admin write.
 
@@ -10,39 +10,7 @@ use anyhow::Context;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::backend::{AccountRow, Backend, BackendError, BackendResult, ResolvedRow, ServerRow};
-
-/// Each entry brings the schema from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[r#"
-CREATE TABLE meta (
-    key   TEXT PRIMARY KEY,
-    value BLOB NOT NULL
-) STRICT;
-CREATE TABLE integrated_accounts (
-    id             TEXT PRIMARY KEY,
-    name           TEXT NOT NULL UNIQUE,
-    base_url       TEXT NOT NULL,
-    api_key_sealed BLOB NOT NULL,
-    api_key_masked TEXT NOT NULL,
-    created_at     INTEGER NOT NULL
-) STRICT;
-CREATE TABLE mcp_servers (
-    id                     TEXT PRIMARY KEY,
-    account_id             TEXT NOT NULL REFERENCES integrated_accounts(id) ON DELETE CASCADE,
-    name                   TEXT NOT NULL,
-    token_hash             BLOB NOT NULL UNIQUE,
-    methods                TEXT NOT NULL,
-    tags                   TEXT NOT NULL,
-    require_api_token_auth INTEGER NOT NULL,
-    expires_at             INTEGER,
-    created_at             INTEGER NOT NULL
-) STRICT;
-CREATE INDEX mcp_servers_account ON mcp_servers(account_id);
-CREATE INDEX mcp_servers_expires ON mcp_servers(expires_at) WHERE expires_at IS NOT NULL;
-CREATE TABLE admin_tokens (
-    token_hash BLOB PRIMARY KEY,
-    created_at INTEGER NOT NULL
-) STRICT;
-"#];
+use super::migrations::{self, Migration};
 
 /// Idle connections kept for reuse; more are opened under contention.
 const MAX_IDLE: usize = 8;
@@ -104,23 +72,50 @@ impl SqliteBackend {
     }
 }
 
+/// Applies the pending migrations in one transaction and records them in
+/// `schema_migrations`. `PRAGMA user_version` follows along: the first
+/// release recorded its schema there only, and it still refuses a database
+/// whose `user_version` it does not know.
 fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let version = usize::try_from(version).context("negative schema version")?;
-    if version > MIGRATIONS.len() {
-        anyhow::bail!(
-            "database schema version {version} is newer than this binary understands ({})",
-            MIGRATIONS.len()
-        );
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             name       TEXT NOT NULL,
+             applied_at INTEGER NOT NULL
+         ) STRICT",
+    )?;
+    let recorded: i64 = tx.query_row(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    let user_version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // A database of the first release: its migrations ran, unrecorded.
+    let baseline = migrations::pending(migrations::SQLITE, 0)?
+        .iter()
+        .take_while(|m| recorded == 0 && m.version <= user_version);
+    for m in baseline {
+        record(&tx, m, now)?;
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        tx.execute_batch(sql)
-            .with_context(|| format!("applying migration {}", i + 1))?;
+    let current = recorded.max(user_version);
+    for m in migrations::pending(migrations::SQLITE, current)? {
+        tx.execute_batch(m.sql)
+            .with_context(|| format!("applying migration {}", m.name))?;
+        record(&tx, m, now)?;
     }
-    tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+    tx.pragma_update(None, "user_version", migrations::latest(migrations::SQLITE))?;
     tx.commit()?;
     Ok(())
+}
+
+fn record(tx: &rusqlite::Transaction<'_>, m: &Migration, now: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+        params![m.version, m.name, now],
+    )
+    .map(drop)
 }
 
 fn classify(e: rusqlite::Error) -> BackendError {

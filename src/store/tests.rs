@@ -152,3 +152,121 @@ fn admin_tokens_are_verified_by_hash() {
     assert!(store.verify_admin_token(&token).unwrap());
     assert!(!store.verify_admin_token("from-env").unwrap());
 }
+
+/// The fixture's description (tests/fixtures/store-v1.json).
+#[derive(serde::Deserialize)]
+struct Fixture {
+    master_key_hex: String,
+    accounts: Vec<FixtureAccount>,
+    servers: Vec<FixtureServer>,
+    admin_tokens: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct FixtureAccount {
+    id: String,
+    name: String,
+    api_key: String,
+    base_url: String,
+}
+
+#[derive(serde::Deserialize)]
+struct FixtureServer {
+    id: String,
+    account_id: String,
+    name: String,
+    token: String,
+    methods: Vec<String>,
+    tags: Vec<String>,
+    require_api_token_auth: bool,
+    expires_at: Option<i64>,
+}
+
+fn fixture_copy(dir: &tempfile::TempDir) -> (std::path::PathBuf, Fixture, [u8; 32]) {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let fixture: Fixture =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("store-v1.json")).unwrap())
+            .unwrap();
+    let db = dir.path().join("old.db");
+    std::fs::copy(fixtures.join("store-v1.db"), &db).unwrap();
+    let key: [u8; 32] = hex::decode(&fixture.master_key_hex)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    (db, fixture, key)
+}
+
+#[test]
+fn a_database_of_the_first_release_keeps_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, fixture, key) = fixture_copy(&dir);
+    let store = Store::open_with_key(&db, &key).unwrap();
+
+    let accounts = store.list_accounts().unwrap();
+    assert_eq!(accounts.len(), fixture.accounts.len());
+    for (got, want) in accounts.iter().zip(&fixture.accounts) {
+        assert_eq!((&got.id, &got.name), (&want.id, &want.name));
+        assert_eq!(got.base_url, want.base_url);
+        assert_eq!(got.masked_api_key, mask_key(&want.api_key));
+    }
+    assert_eq!(
+        store.list_servers(None).unwrap().len(),
+        fixture.servers.len()
+    );
+    for want in &fixture.servers {
+        let got = store.resolve_token(&want.token).unwrap().unwrap();
+        let account = fixture
+            .accounts
+            .iter()
+            .find(|a| a.id == want.account_id)
+            .unwrap();
+        assert_eq!((&got.id, &got.name), (&want.id, &want.name));
+        assert_eq!(got.api_key, account.api_key, "{}", want.name);
+        assert_eq!(got.base_url, account.base_url);
+        assert_eq!(got.filter.methods, want.methods);
+        assert_eq!(got.filter.tags, want.tags);
+        assert_eq!(got.require_api_token_auth, want.require_api_token_auth);
+        assert_eq!(got.expires_at.map(|t| t.unix_timestamp()), want.expires_at);
+    }
+    for token in &fixture.admin_tokens {
+        assert!(store.verify_admin_token(token).unwrap());
+    }
+    drop(store);
+
+    // The upgrade is recorded, and a second open changes nothing.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let recorded: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let known: Vec<i64> = migrations::SQLITE.iter().map(|m| m.version).collect();
+    assert_eq!(recorded, known);
+    drop(conn);
+    let store = Store::open_with_key(&db, &key).unwrap();
+    assert_eq!(store.list_accounts().unwrap().len(), fixture.accounts.len());
+}
+
+#[test]
+fn a_database_newer_than_the_binary_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _, key) = fixture_copy(&dir);
+    drop(Store::open_with_key(&db, &key).unwrap());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, 'from_the_future', 0)",
+        [migrations::latest(migrations::SQLITE) + 1],
+    )
+    .unwrap();
+    drop(conn);
+    let err = format!("{:#}", Store::open_with_key(&db, &key).err().unwrap());
+    assert!(err.contains("newer than this malomo-mcp"), "{err}");
+    // Refused before anything was written: the future row is still there.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, migrations::latest(migrations::SQLITE) + 1);
+}
