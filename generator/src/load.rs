@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, SourceFile, SpecError};
-use crate::spec::{DocsSpec, IntegrationSpec, PromptsSpec, ResourceSpec};
+use crate::spec::{DocsSpec, IntegrationSpec, MethodDocSpec, PromptsSpec, ResourceSpec};
 
 /// One parsed spec file with its source text.
 #[derive(Debug, Clone)]
@@ -31,6 +31,19 @@ pub struct SpecSet {
     pub docs: Vec<Loaded<DocsSpec>>,
     /// `prompts.yaml`, when present.
     pub prompts: Option<Loaded<PromptsSpec>>,
+}
+
+impl SpecSet {
+    /// The documentation file of `resource`, if it has one.
+    pub fn docs_for(&self, resource: &str) -> Option<&Loaded<DocsSpec>> {
+        self.docs.iter().find(|d| d.name == resource)
+    }
+
+    /// The documentation record of one method; `None` means no tool.
+    pub fn method_doc(&self, resource: &str, method: &str) -> Option<&MethodDocSpec> {
+        self.docs_for(resource)
+            .and_then(|d| d.spec.methods.get(method))
+    }
 }
 
 /// Loads the single integration under `<root>/specs/`. File names in errors

@@ -92,7 +92,7 @@ pub fn build(specs: &SpecSet, templates: &Templates) -> Result<Catalog, Error> {
         for (method, spec) in &resource.spec.methods {
             let kind = method_kind(resource, method, spec)?;
             let name = tool_name(&integration.name, resource, method, spec, kind, templates)?;
-            if documented(specs, &resource.name, method).is_none() {
+            if specs.method_doc(&resource.name, method).is_none() {
                 undocumented.insert(name);
                 continue;
             }
@@ -114,7 +114,7 @@ pub fn build(specs: &SpecSet, templates: &Templates) -> Result<Catalog, Error> {
     let mut endpoints = Vec::new();
     for resource in &specs.resources {
         for (method, spec) in &resource.spec.methods {
-            let doc = documented(specs, &resource.name, method);
+            let doc = specs.method_doc(&resource.name, method);
             let kind = method_kind(resource, method, spec)?;
             let ctx = MethodContext {
                 specs,
@@ -148,25 +148,6 @@ pub fn build(specs: &SpecSet, templates: &Templates) -> Result<Catalog, Error> {
         endpoints,
         prompts,
     })
-}
-
-pub(super) fn documented<'a>(
-    specs: &'a SpecSet,
-    resource: &str,
-    method: &str,
-) -> Option<&'a crate::spec::MethodDocSpec> {
-    specs
-        .docs
-        .iter()
-        .find(|d| d.name == resource)
-        .and_then(|d| d.spec.methods.get(method))
-}
-
-pub(super) fn docs_file<'a>(
-    specs: &'a SpecSet,
-    resource: &str,
-) -> Option<&'a Loaded<crate::spec::DocsSpec>> {
-    specs.docs.iter().find(|d| d.name == resource)
 }
 
 fn method_kind(

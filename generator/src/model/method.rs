@@ -12,7 +12,6 @@ use crate::render::{self, Templates};
 use crate::schema::{Dialect, Direction, SchemaResolver};
 use crate::spec::{HttpVerb, JsonType, MethodKind, MethodSpec, ResourceSpec, SchemaSpec};
 
-use super::build::docs_file;
 use super::*;
 
 #[derive(Serialize)]
@@ -247,7 +246,7 @@ impl MethodContext<'_> {
         };
 
         // Documentation of inputs: only names the tool has.
-        let docs_source = docs_file(self.specs, &self.resource.name).map(|d| &d.source);
+        let docs_source = self.specs.docs_for(&self.resource.name).map(|d| &d.source);
         for (name, field_doc) in &doc.fields {
             let Some(input) = inputs.iter_mut().find(|i| &i.route.name == name) else {
                 let known: Vec<&str> = inputs.iter().map(|i| i.route.name.as_str()).collect();
