@@ -23,8 +23,21 @@ pub enum RouteError {
     MissingPathArgument(String),
     #[error("argument `{0}` must be a string or a number to be used in the URL path")]
     BadPathArgument(String),
-    #[error("argument `{0}` must not be empty")]
-    EmptyPathArgument(String),
+    #[error("argument `{field}` {reason}; nothing was sent")]
+    BadPathSegment { field: String, reason: SegmentError },
+}
+
+/// Why a value cannot stand as one URL path segment.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone, Copy)]
+pub enum SegmentError {
+    #[error("must not be empty")]
+    Empty,
+    /// `.` and `..` are dot segments: every URL parser (and many proxies)
+    /// removes them with the segment before, so they would move the request
+    /// to another endpoint. Percent-encoding does not help: `%2E%2E` is a
+    /// dot segment too (WHATWG URL, RFC 3986 section 6.2.2.2).
+    #[error("must not be `.` or `..` (it would address another endpoint)")]
+    DotSegment,
 }
 
 /// Builds the upstream request for `tool` from validated flat arguments.
@@ -48,10 +61,11 @@ pub fn route(tool: &ToolDef, args: &Map<String, Value>) -> Result<UpstreamReques
             .ok_or_else(|| RouteError::MissingPathArgument(name.to_owned()))?;
         let text =
             scalar_text(value).ok_or_else(|| RouteError::BadPathArgument(name.to_owned()))?;
-        if text.is_empty() {
-            return Err(RouteError::EmptyPathArgument(name.to_owned()));
-        }
-        encode_path_segment(&text, &mut path);
+        let segment = encode_path_segment(&text).map_err(|reason| RouteError::BadPathSegment {
+            field: name.to_owned(),
+            reason,
+        })?;
+        path.push_str(&segment);
         rest = &rest[open + close + 1..];
     }
     path.push_str(rest);
@@ -114,18 +128,28 @@ fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters, so that a
-/// value can never add a path segment (`../`) or a query string.
-fn encode_path_segment(text: &str, out: &mut String) {
-    for byte in text.bytes() {
+/// A value as exactly one URL path segment: every byte outside RFC 3986
+/// unreserved characters is percent-encoded (so `/`, `?`, `#`, `%` and
+/// non-ASCII can neither add a segment nor a query, and `%2e` arrives as
+/// `%252e`), and the values a URL parser would remove or merge (the empty
+/// string and the dot segments) are refused.
+pub fn encode_path_segment(value: &str) -> Result<String, SegmentError> {
+    match value {
+        "" => return Err(SegmentError::Empty),
+        "." | ".." => return Err(SegmentError::DotSegment),
+        _ => {}
+    }
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
+            out.push(char::from(byte));
         } else {
             out.push('%');
             out.push(char::from(b"0123456789ABCDEF"[usize::from(byte >> 4)]));
             out.push(char::from(b"0123456789ABCDEF"[usize::from(byte & 15)]));
         }
     }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -212,7 +236,43 @@ mod tests {
         let err = route(&tool(HttpMethod::Get), &Map::new()).expect_err("fails");
         assert_eq!(err, RouteError::MissingPathArgument("id".into()));
         let err = route(&tool(HttpMethod::Get), &obj(json!({"id": ""}))).expect_err("fails");
-        assert_eq!(err, RouteError::EmptyPathArgument("id".into()));
+        assert_eq!(
+            err,
+            RouteError::BadPathSegment {
+                field: "id".into(),
+                reason: SegmentError::Empty
+            }
+        );
+    }
+
+    #[test]
+    fn dot_segments_are_refused_naming_the_field() {
+        for dots in [".", ".."] {
+            let err = route(&tool(HttpMethod::Delete), &obj(json!({ "id": dots })))
+                .expect_err("a dot segment is refused");
+            assert_eq!(
+                err,
+                RouteError::BadPathSegment {
+                    field: "id".into(),
+                    reason: SegmentError::DotSegment
+                }
+            );
+            assert!(err.to_string().contains("`id`"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_segment_keeps_only_unreserved_bytes() {
+        for (value, wire) in [
+            ("...", "..."),
+            ("%2e%2e", "%252e%252e"),
+            ("a/b?c#d", "a%2Fb%3Fc%23d"),
+            ("\\..", "%5C.."),
+            ("é\0", "%C3%A9%00"),
+            ("ord_1-x~y.z", "ord_1-x~y.z"),
+        ] {
+            assert_eq!(encode_path_segment(value).as_deref(), Ok(wire), "{value:?}");
+        }
     }
 
     #[test]
