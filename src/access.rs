@@ -15,6 +15,12 @@ pub const METHOD_KEYWORDS: &[&str] = &[
     "read", "write", "custom", "list", "get", "create", "update", "delete",
 ];
 
+/// The filter words that name a class, not a method: `read` (a tool that
+/// only reads upstream), `write` (one that can change anything upstream),
+/// `custom` (a custom method, which is also read or write). The generator
+/// refuses methods named like them.
+pub const CLASS_WORDS: &[&str] = &["read", "write", "custom"];
+
 /// The `{methods, tags}` config of a server. Empty lists do not restrict;
 /// the two lists are AND-ed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +37,7 @@ pub struct ToolFilter {
 /// Why a filter was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
-    #[error("unknown method {value:?}; valid methods: {}", valid.join(", "))]
+    #[error("unknown method {value:?}; valid methods: read (tools that only read upstream), write (tools that can change anything upstream), custom (the custom methods, which are also read or write), or a method name: {}", valid.iter().filter(|m| !CLASS_WORDS.contains(&m.as_str())).cloned().collect::<Vec<_>>().join(", "))]
     UnknownMethod { value: String, valid: Vec<String> },
     #[error("unknown tag {value:?}; valid tags: {}", if valid.is_empty() { "(none)".to_string() } else { valid.join(", ") })]
     UnknownTag { value: String, valid: Vec<String> },
@@ -60,15 +66,14 @@ impl ToolFilter {
         Self::default()
     }
 
-    /// Whether `tool` passes: some `methods` value equals its class or its
-    /// method name, and some `tags` value is one of its tags (empty lists
-    /// always pass).
+    /// Whether `tool` passes: some `methods` value is its class (`read` or
+    /// `write`), its method name, or `custom` for a custom method; and some
+    /// `tags` value is one of its tags (empty lists always pass).
     pub fn allows(&self, tool: &ToolDef) -> bool {
         let method_ok = self.methods.is_empty()
-            || self
-                .methods
-                .iter()
-                .any(|m| m == tool.class.as_str() || m == tool.method);
+            || self.methods.iter().any(|m| {
+                m == tool.class.as_str() || m == tool.method || (tool.custom && m == "custom")
+            });
         let tags_ok =
             self.tags.is_empty() || self.tags.iter().any(|t| tool.tags.contains(&t.as_str()));
         method_ok && tags_ok
@@ -167,6 +172,7 @@ pub(crate) mod tests {
             resource: "orders",
             method,
             class,
+            custom: false,
             tags,
             http_method: HttpMethod::Get,
             path: "/x",
@@ -188,12 +194,15 @@ pub(crate) mod tests {
         tool("list_orders", "list", MethodClass::Read, &["orders"]),
         tool("create_order", "create", MethodClass::Write, &["orders"]),
         tool("list_customers", "list", MethodClass::Read, &["customers"]),
-        tool(
-            "add_shipment",
-            "add_shipment",
-            MethodClass::Custom,
-            &["orders", "shipments"],
-        ),
+        ToolDef {
+            custom: true,
+            ..tool(
+                "add_shipment",
+                "add_shipment",
+                MethodClass::Write,
+                &["orders", "shipments"],
+            )
+        },
     ];
 
     fn filter(methods: &[&str], tags: &[&str]) -> ToolFilter {
@@ -233,6 +242,19 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn classes_follow_effect_and_custom_is_an_extra_match() {
+        // read + write is every tool, custom methods included.
+        assert_eq!(names(&filter(&["read", "write"], &[])).len(), TABLE.len());
+        // A custom method that writes is no read tool.
+        assert!(!names(&filter(&["read"], &[])).contains(&"add_shipment"));
+        assert_eq!(names(&filter(&["custom"], &[])), ["add_shipment"]);
+        assert_eq!(
+            names(&filter(&["write"], &[])),
+            ["create_order", "add_shipment"]
+        );
+    }
+
+    #[test]
     fn tags_and_methods_are_and_ed() {
         assert_eq!(names(&filter(&["read"], &["orders"])), ["list_orders"]);
         assert_eq!(
@@ -245,7 +267,10 @@ pub(crate) mod tests {
     fn unknown_values_list_the_valid_ones() {
         let err = filter(&["reed"], &[]).validate_against(TABLE).unwrap_err();
         assert_eq!(err.field(), "config.methods");
-        assert!(err.to_string().contains("read, write, custom"), "{err}");
+        assert!(
+            err.to_string().contains("read (tools that only read upstream), write (tools that can change anything upstream), custom"),
+            "{err}"
+        );
         assert!(err.to_string().contains("add_shipment"), "{err}");
         let err = filter(&[], &["order"]).validate_against(TABLE).unwrap_err();
         assert_eq!(

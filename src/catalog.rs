@@ -19,12 +19,15 @@ pub enum Location {
     Control,
 }
 
-/// The class a method belongs to, used by server filters (`methods: [read]`).
+/// What a tool does upstream, matched by server filters (`methods: [read]`).
+/// The generator derives it from every request the tool can send, its
+/// strategy's included; nobody sets it by hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MethodClass {
+    /// Only reads upstream.
     Read,
+    /// Can change something upstream, whatever its verb or strategy.
     Write,
-    Custom,
 }
 
 impl MethodClass {
@@ -32,7 +35,6 @@ impl MethodClass {
         match self {
             MethodClass::Read => "read",
             MethodClass::Write => "write",
-            MethodClass::Custom => "custom",
         }
     }
 }
@@ -152,6 +154,9 @@ pub struct ToolDef {
     pub resource: &'static str,
     pub method: &'static str,
     pub class: MethodClass,
+    /// A custom method (not list/get/create/update/delete): it also matches
+    /// the filter word `custom`.
+    pub custom: bool,
     pub tags: &'static [&'static str],
     pub http_method: HttpMethod,
     /// Path template relative to the base URL, e.g. `/orders/{id}`.

@@ -106,7 +106,7 @@ struct StdioArgs {
     /// Use the embedded sandbox even when MALOMO_API_KEY is set.
     #[arg(long)]
     sandbox: bool,
-    /// Only tools of these method classes or names (read, write, custom, list, get, ...).
+    /// Only tools of these method classes (read: only reads upstream; write: can change anything upstream; custom) or method names (list, get, ..., add_shipment).
     #[arg(long, value_delimiter = ',')]
     methods: Vec<String>,
     /// Only tools with one of these tags.
@@ -255,12 +255,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&objects)?);
             } else {
                 for tool in tools {
-                    println!(
-                        "{:<56} {:<7} {}",
-                        tool.name,
-                        tool.class.as_str(),
-                        tool.tags.join(",")
-                    );
+                    let class = match tool.custom {
+                        true => format!("{},custom", tool.class.as_str()),
+                        false => tool.class.as_str().to_string(),
+                    };
+                    println!("{:<56} {:<12} {}", tool.name, class, tool.tags.join(","));
                 }
             }
             Ok(())

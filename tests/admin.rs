@@ -31,6 +31,7 @@ const fn tool(
         resource: "orders",
         method,
         class,
+        custom: false,
         tags,
         http_method: HttpMethod::Get,
         path: "/x",
@@ -73,12 +74,15 @@ static TABLE: &[ToolDef] = &[
         MethodClass::Read,
         &["customers"],
     ),
-    tool(
-        "add_malomo_order_shipment",
-        "add_shipment",
-        MethodClass::Custom,
-        &["orders", "shipments"],
-    ),
+    ToolDef {
+        custom: true,
+        ..tool(
+            "add_malomo_order_shipment",
+            "add_shipment",
+            MethodClass::Write,
+            &["orders", "shipments"],
+        )
+    },
 ];
 
 const MASTER_KEY: [u8; 32] = [42u8; 32];
@@ -764,8 +768,14 @@ fn tags_and_methods_are_and_ed() {
     );
     assert_eq!(
         allowed(&f(&["write"], &["orders"])),
-        ["create_a_malomo_order", "delete_a_malomo_order_by_id"]
+        [
+            "create_a_malomo_order",
+            "delete_a_malomo_order_by_id",
+            "add_malomo_order_shipment"
+        ]
     );
+    // A custom method that writes is class write, never read.
+    assert_eq!(allowed(&f(&["read"], &["shipments"])), Vec::<&str>::new());
     assert_eq!(
         allowed(&f(&["delete", "add_shipment"], &[])),
         ["delete_a_malomo_order_by_id", "add_malomo_order_shipment"]

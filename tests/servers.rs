@@ -14,19 +14,7 @@ use support::*;
 const ADMIN: &str = "adm_test_token_0123456789abcdef";
 
 async fn provision(server: &TestServer, body: Value) -> Value {
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/admin/integrated-accounts/{}/mcp",
-            server.base(),
-            server.server.account_id
-        ))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .expect("POST mcp server");
-    let status = response.status();
-    let value: Value = response.json().await.expect("JSON answer");
+    let (status, value) = provision_with(server, ADMIN, &body).await;
     assert_eq!(status, 201, "{value}");
     value
 }

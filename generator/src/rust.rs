@@ -65,8 +65,8 @@ fn tool(t: &Tool) -> Result<TokenStream, Error> {
     let class = match t.class {
         Class::Read => quote! { MethodClass::Read },
         Class::Write => quote! { MethodClass::Write },
-        Class::Custom => quote! { MethodClass::Custom },
     };
+    let custom = t.custom;
     let tags = strs(&t.tags);
     let http = match t.http {
         HttpVerb::Get => quote! { HttpMethod::Get },
@@ -97,6 +97,7 @@ fn tool(t: &Tool) -> Result<TokenStream, Error> {
             resource: #resource,
             method: #method,
             class: #class,
+            custom: #custom,
             tags: #tags,
             http_method: #http,
             path: #path,

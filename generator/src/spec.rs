@@ -167,7 +167,7 @@ impl MethodKind {
 }
 
 /// HTTP verbs.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub enum HttpVerb {
     /// GET
     #[serde(rename = "GET")]

@@ -343,3 +343,67 @@ fn unknown_field_in_prompts_is_rejected() {
     let e = s.error();
     assert!(e.contains("unknown field `default`"), "{e}");
 }
+
+#[test]
+fn read_only_override_on_a_writing_method_is_an_error() {
+    let s = Scratch::new();
+    s.edit(
+        "resources/customers.yaml",
+        "  create:\n    http: POST\n",
+        "  create:\n    http: POST\n    annotations: {read_only: true}\n",
+    );
+    let e = s.error();
+    assert!(
+        e.starts_with("specs/malomo/resources/customers.yaml:"),
+        "{e}"
+    );
+    assert!(
+        e.contains("field `methods.create.annotations.read_only`"),
+        "{e}"
+    );
+    assert!(e.contains("sends POST upstream"), "{e}");
+}
+
+#[test]
+fn a_merge_that_writes_cannot_be_declared_read_only() {
+    let s = Scratch::new();
+    s.edit(
+        "resources/orders.yaml",
+        "    annotations: {destructive: false, idempotent: true}\n",
+        "    annotations: {read_only: true, destructive: false, idempotent: true}\n",
+    );
+    let e = s.error();
+    assert!(
+        e.contains("field `methods.add_shipment.annotations.read_only`"),
+        "{e}"
+    );
+    assert!(e.contains("sends PUT upstream through its strategy"), "{e}");
+}
+
+#[test]
+fn a_get_with_side_effects_is_class_write() {
+    let s = Scratch::new();
+    s.edit(
+        "resources/customers.yaml",
+        "  list:\n    http: GET\n",
+        "  list:\n    http: GET\n    annotations: {read_only: false}\n",
+    );
+    let (catalog, _) = generator::generate(s.root()).expect("generates");
+    let tool = catalog
+        .tools
+        .iter()
+        .find(|t| t.name == "list_all_malomo_customers")
+        .expect("tool");
+    assert_eq!(tool.class, generator::model::Class::Write);
+    assert!(!tool.annotations.read_only);
+}
+
+#[test]
+fn a_method_named_like_a_filter_class_is_an_error() {
+    let s = Scratch::new();
+    s.edit("resources/orders.yaml", "  add_shipment:\n", "  read:\n");
+    s.edit("docs/orders.yaml", "  add_shipment:\n", "  read:\n");
+    let e = s.error();
+    assert!(e.contains("field `methods.read`"), "{e}");
+    assert!(e.contains("is a filter class word"), "{e}");
+}

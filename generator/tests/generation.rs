@@ -7,6 +7,7 @@ use std::fs;
 
 use common::{Scratch, workspace};
 use generator::model::{Behavior, Class, Location};
+use generator::spec::HttpVerb;
 
 fn catalog() -> generator::Catalog {
     generator::generate(&workspace())
@@ -199,7 +200,10 @@ fn shipment_tools_merge_into_the_keyed_array() {
         ("remove_a_malomo_order_shipment", false),
     ] {
         let tool = catalog.tools.iter().find(|t| t.name == name).expect("tool");
-        assert_eq!(tool.class, Class::Custom);
+        // Custom, and class write: the merge sends the update's PUT.
+        assert!(tool.custom, "{}", tool.name);
+        assert_eq!(tool.class, Class::Write, "{}", tool.name);
+        assert_eq!(tool.sends, [HttpVerb::Get, HttpVerb::Put], "{}", tool.name);
         match &tool.behavior {
             Behavior::KeyedArrayMerge {
                 array,
@@ -266,12 +270,43 @@ fn annotations_follow_the_http_verb() {
             }
             _ => {}
         }
-        let class = match tool.method.as_str() {
-            "list" | "get" => Class::Read,
-            "create" | "update" | "delete" => Class::Write,
-            _ => Class::Custom,
+        assert_eq!(a.read_only, tool.class == Class::Read, "{}", tool.name);
+    }
+}
+
+#[test]
+fn class_is_read_exactly_when_every_request_sent_is_a_get() {
+    let catalog = catalog();
+    let verb_of = |name: &str| {
+        catalog
+            .tools
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.http)
+            .expect("strategy tool in the catalog")
+    };
+    for tool in &catalog.tools {
+        // What the runtime sends, recomputed from the behaviour.
+        let mut sent = match &tool.behavior {
+            Behavior::Direct => vec![tool.http],
+            Behavior::GuardedReplace { read_tool, .. } => vec![tool.http, verb_of(read_tool)],
+            Behavior::KeyedArrayMerge {
+                read_tool,
+                write_tool,
+                ..
+            } => vec![verb_of(read_tool), verb_of(write_tool)],
         };
-        assert_eq!(tool.class, class, "{}", tool.name);
+        sent.sort();
+        sent.dedup();
+        assert_eq!(tool.sends, sent, "{}", tool.name);
+        let writes = sent.iter().any(|v| *v != HttpVerb::Get);
+        assert_eq!(tool.class == Class::Write, writes, "{}", tool.name);
+        assert_eq!(
+            tool.custom,
+            !["list", "get", "create", "update", "delete"].contains(&tool.method.as_str()),
+            "{}",
+            tool.name
+        );
     }
 }
 

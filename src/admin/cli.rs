@@ -32,8 +32,10 @@ pub enum ServersCommand {
         /// Integrated account id or name (e.g. `sandbox`).
         #[arg(long)]
         account: String,
-        /// Method classes or names: read, write, custom, list, get, create,
-        /// update, delete, or a custom method (repeat or comma-separate).
+        /// Method classes (read: only reads upstream; write: can change
+        /// anything upstream; custom: the custom methods) or method names
+        /// (list, get, create, update, delete, or a custom method's name);
+        /// repeat or comma-separate.
         #[arg(long, value_delimiter = ',')]
         methods: Vec<String>,
         /// Spec tags (repeat or comma-separate).

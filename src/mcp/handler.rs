@@ -100,6 +100,7 @@ pub fn mcp_tool(def: &ToolDef) -> anyhow::Result<Tool> {
     );
     meta.insert("method".into(), Value::from(def.method));
     meta.insert("class".into(), Value::from(def.class.as_str()));
+    meta.insert("custom".into(), Value::from(def.custom));
     Ok(Tool::new_with_raw(
         def.name,
         Some(Cow::Borrowed(def.description)),

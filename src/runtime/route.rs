@@ -199,6 +199,7 @@ mod tests {
             resource: "r",
             method: "m",
             class: MethodClass::Read,
+            custom: false,
             tags: &[],
             http_method: method,
             path: "/things/{id}/sub",

@@ -178,3 +178,21 @@ pub fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
         .and_then(Value::as_str)
         .unwrap_or_else(|| panic!("no string `{key}` in {value}"))
 }
+
+/// `POST /admin/integrated-accounts/{id}/mcp` with `body` on the server's
+/// account, as the admin token `admin`: the answer's status and JSON body.
+pub async fn provision_with(server: &TestServer, admin: &str, body: &Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/admin/integrated-accounts/{}/mcp",
+            server.base(),
+            server.server.account_id
+        ))
+        .bearer_auth(admin)
+        .json(body)
+        .send()
+        .await
+        .expect("POST mcp server");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON answer"))
+}

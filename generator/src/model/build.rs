@@ -155,6 +155,12 @@ fn method_kind(
     method: &str,
     spec: &MethodSpec,
 ) -> Result<MethodKind, SpecError> {
+    if super::CLASS_WORDS.contains(&method) {
+        return Err(resource.source.error_at(
+            &["methods", method],
+            format!("method name `{method}` is a filter class word ({}), so `methods: [{method}]` would mean two things; expected another name", super::CLASS_WORDS.join(", ")),
+        ));
+    }
     match spec.kind.or_else(|| MethodKind::from_method_name(method)) {
         Some(kind) => Ok(kind),
         None => Err(resource.source.error_at(

@@ -83,15 +83,6 @@ impl MethodContext<'_> {
             }
             (None, _) => false,
         };
-        let merges = spec
-            .strategy
-            .as_ref()
-            .is_some_and(|s| s.keyed_array_merge.is_some());
-        let class = match (self.kind, merges) {
-            (MethodKind::Custom, _) | (_, true) => Class::Custom,
-            (MethodKind::List | MethodKind::Get, _) => Class::Read,
-            _ => Class::Write,
-        };
 
         // The flat namespace: spec fields, then control fields.
         let mut inputs: Vec<InputField> = Vec::new();
@@ -217,15 +208,17 @@ impl MethodContext<'_> {
         };
 
         let verb = spec.http;
-        // (readOnly, destructive, idempotent) implied by the verb.
-        let (read_only, destructive, idempotent) = match verb {
-            HttpVerb::Get => (true, false, true),
-            HttpVerb::Post | HttpVerb::Patch => (false, false, false),
-            HttpVerb::Put | HttpVerb::Delete => (false, true, true),
-        };
         let o = spec.annotations;
+        let sends = self.sent_verbs();
+        let class = self.class(&sends)?;
+        // (destructive, idempotent) implied by the verb.
+        let (destructive, idempotent) = match verb {
+            HttpVerb::Get => (false, true),
+            HttpVerb::Post | HttpVerb::Patch => (false, false),
+            HttpVerb::Put | HttpVerb::Delete => (true, true),
+        };
         let annotations = Annotations {
-            read_only: o.read_only.unwrap_or(read_only),
+            read_only: class == Class::Read,
             destructive: o.destructive.unwrap_or(destructive),
             idempotent: o.idempotent.unwrap_or(idempotent),
             open_world: o.open_world.unwrap_or(true),
@@ -352,6 +345,8 @@ impl MethodContext<'_> {
             resource: self.resource.name.clone(),
             method: self.method.to_string(),
             class,
+            custom: self.kind == MethodKind::Custom,
+            sends,
             tags,
             http: verb,
             path: spec.path.clone(),
@@ -366,6 +361,26 @@ impl MethodContext<'_> {
             tool: Some(tool),
             endpoint,
         })
+    }
+
+    /// The class follows from what the tool sends: write as soon as one of
+    /// `sends` is not a GET, or the spec says `read_only: false` (a GET with
+    /// side effects). `read_only: true` on a tool that sends anything else
+    /// would make clients and read-only servers trust a writer: refused.
+    fn class(&self, sends: &[HttpVerb]) -> Result<Class, SpecError> {
+        let writer = sends.iter().find(|v| **v != HttpVerb::Get);
+        match (writer, self.spec.annotations.read_only) {
+            (Some(verb), Some(true)) => Err(self.err(
+                &["annotations", "read_only"],
+                format!(
+                    "`read_only: true` on a method that sends {} upstream{}; expected no `read_only` override (a tool that can change anything upstream is class write)",
+                    verb.as_str(),
+                    if self.spec.strategy.is_some() { " through its strategy" } else { "" }
+                ),
+            )),
+            (Some(_), _) | (None, Some(false)) => Ok(Class::Write),
+            (None, _) => Ok(Class::Read),
+        }
     }
 
     pub(super) fn check_path_params(&self) -> Result<(), SpecError> {

@@ -33,28 +33,33 @@ pub enum Location {
     Control,
 }
 
-/// Read, write or custom.
+/// What a tool does upstream, derived from every request it can send (its
+/// own and those of its strategy), never declared by hand. Server filters
+/// (`methods: [read]`) match it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
-    /// Does not change upstream state.
+    /// Every request it can send is a GET, and the spec does not say it
+    /// changes anything.
     Read,
-    /// A plain create, update or delete.
+    /// It can change something upstream: some request it can send is not a
+    /// GET, or the spec marks it `read_only: false`.
     Write,
-    /// Anything declared custom.
-    Custom,
 }
 
 impl Class {
-    /// Lower-case name.
+    /// Lower-case name, as filters spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             Class::Read => "read",
             Class::Write => "write",
-            Class::Custom => "custom",
         }
     }
 }
+
+/// Filter words that name a class rather than a method, so no method may be
+/// called one of them.
+pub const CLASS_WORDS: &[&str] = &["read", "write", "custom"];
 
 /// One flat input and its route.
 #[derive(Debug, Clone, Serialize)]
@@ -151,8 +156,14 @@ pub struct Tool {
     pub resource: String,
     /// Spec method.
     pub method: String,
-    /// Read, write or custom.
+    /// Read or write, by effect.
     pub class: Class,
+    /// Declared `kind: custom`: the tool also matches the filter word
+    /// `custom` (besides its class and its method name).
+    pub custom: bool,
+    /// Every HTTP verb the tool can send upstream, in a fixed order (its
+    /// class is read exactly when this is only GET).
+    pub sends: Vec<HttpVerb>,
     /// Tags.
     pub tags: Vec<String>,
     /// Upstream verb.

@@ -2,12 +2,42 @@
 //! checked against the methods they use.
 
 use crate::error::{Error, SpecError};
-use crate::spec::{JsonType, MethodSpec, StrategySpec};
+use crate::spec::{HttpVerb, JsonType, MethodSpec, StrategySpec};
 
 use super::method::{InputField, MethodContext};
 use super::*;
 
 impl MethodContext<'_> {
+    /// Every verb a call of this method can send upstream: its own for a
+    /// direct call; for a guarded replace also the read; for a keyed-array
+    /// merge the read and the write (the merge sends nothing of its own).
+    /// Sorted and deduplicated. Unknown strategy methods are left out: they
+    /// are reported by [`Self::behavior`].
+    pub(super) fn sent_verbs(&self) -> Vec<HttpVerb> {
+        let verb_of = |method: &str| self.resource.spec.methods.get(method).map(|m| m.http);
+        let mut verbs: Vec<HttpVerb> = match &self.spec.strategy {
+            None => vec![self.spec.http],
+            Some(StrategySpec {
+                keyed_array_merge: Some(m),
+                ..
+            }) => [verb_of(&m.read_method), verb_of(&m.write_method)]
+                .into_iter()
+                .flatten()
+                .collect(),
+            Some(StrategySpec {
+                guarded_replace: Some(g),
+                ..
+            }) => [Some(self.spec.http), verb_of(&g.read_method)]
+                .into_iter()
+                .flatten()
+                .collect(),
+            Some(_) => vec![self.spec.http],
+        };
+        verbs.sort();
+        verbs.dedup();
+        verbs
+    }
+
     pub(super) fn behavior(&self, inputs: &[InputField]) -> Result<Behavior, Error> {
         let Some(strategy) = &self.spec.strategy else {
             return Ok(Behavior::Direct);
