@@ -33,6 +33,17 @@ pub struct ServerRow {
     pub created_at: i64,
 }
 
+/// A client token of a server (its second factor), as stored: never the
+/// token itself, only its SHA-256.
+#[derive(Clone)]
+pub struct ClientTokenRow {
+    pub id: String,
+    pub server_id: String,
+    pub token_hash: [u8; 32],
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
 /// What a token lookup returns: the server joined with its account.
 pub struct ResolvedRow {
     pub server_id: String,
@@ -61,7 +72,7 @@ pub enum BackendError {
 
 pub type BackendResult<T> = Result<T, BackendError>;
 
-/// Row storage for accounts, servers and admin tokens.
+/// Row storage for accounts, servers, their client tokens and admin tokens.
 pub trait Backend: Send + Sync {
     fn get_meta(&self, key: &str) -> BackendResult<Option<Vec<u8>>>;
     /// Sets `key` only when it is absent; returns the value now stored.
@@ -84,10 +95,18 @@ pub trait Backend: Send + Sync {
     /// the number of servers deleted, or `None` when there was no account.
     fn delete_account(&self, id: &str) -> BackendResult<Option<usize>>;
 
-    /// Fails with `Missing("integrated account")` when the account is gone.
-    fn insert_server(&self, row: &ServerRow) -> BackendResult<()>;
+    /// Inserts the server and, when given, its first client token, in one
+    /// transaction. Fails with `Missing("integrated account")` when the
+    /// account is gone.
+    fn insert_server(
+        &self,
+        row: &ServerRow,
+        client_token: Option<&ClientTokenRow>,
+    ) -> BackendResult<()>;
     fn list_servers(&self, account_id: Option<&str>) -> BackendResult<Vec<ServerRow>>;
     fn get_server(&self, id: &str) -> BackendResult<Option<ServerRow>>;
+    /// Deletes the server and its client tokens (as every server deletion
+    /// here does: by account, by name, by expiry).
     fn delete_server(&self, id: &str) -> BackendResult<bool>;
     fn delete_servers_named(&self, account_id: &str, name: &str) -> BackendResult<usize>;
     /// The live server with this token hash (`expires_at` unset or after `now`).
@@ -101,6 +120,15 @@ pub trait Backend: Send + Sync {
     }
     /// Deletes servers with `expires_at <= now`; returns how many.
     fn delete_expired(&self, now: i64) -> BackendResult<usize>;
+
+    /// Fails with `Missing("MCP server")` when the server is gone.
+    fn insert_client_token(&self, row: &ClientTokenRow) -> BackendResult<()>;
+    /// The server's client tokens, oldest first.
+    fn list_client_tokens(&self, server_id: &str) -> BackendResult<Vec<ClientTokenRow>>;
+    /// False when the server has no client token with this id.
+    fn delete_client_token(&self, server_id: &str, token_id: &str) -> BackendResult<bool>;
+    /// Whether `token_hash` is a client token of this server.
+    fn client_token_matches(&self, server_id: &str, token_hash: &[u8; 32]) -> BackendResult<bool>;
 
     fn insert_admin_token(&self, token_hash: &[u8; 32], created_at: i64) -> BackendResult<()>;
     fn admin_token_exists(&self, token_hash: &[u8; 32]) -> BackendResult<bool>;

@@ -63,7 +63,7 @@ impl MasterKey {
         let path = key_file_path(db_path);
         match std::fs::read_to_string(&path) {
             Ok(text) => {
-                warn_if_shared(&path);
+                warn_if_shared(&path, "master key file");
                 Self::parse(&text).with_context(|| format!("reading key file {}", path.display()))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key_file(&path),
@@ -119,8 +119,8 @@ pub fn key_file_path(db_path: &Path) -> PathBuf {
     db_path.with_file_name(name)
 }
 
-/// A key file others can read is a key others have.
-fn warn_if_shared(path: &Path) {
+/// A key file (or database) others can read is a key others have.
+pub(super) fn warn_if_shared(path: &Path, what: &str) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -129,12 +129,12 @@ fn warn_if_shared(path: &Path) {
         {
             tracing::warn!(
                 path = %path.display(),
-                "master key file is readable by other users; chmod 600 it"
+                "{what} is readable by other users; chmod 600 it"
             );
         }
     }
     #[cfg(not(unix))]
-    let _ = path;
+    let _ = (path, what);
 }
 
 fn create_key_file(path: &Path) -> anyhow::Result<MasterKey> {

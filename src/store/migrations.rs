@@ -32,11 +32,17 @@ macro_rules! migration {
 
 /// SQLite migrations. Version 1 is the schema of the first release, which
 /// recorded it as `PRAGMA user_version = 1` only.
-pub const SQLITE: &[Migration] = &[migration!("sqlite", 1, "0001_initial")];
+pub const SQLITE: &[Migration] = &[
+    migration!("sqlite", 1, "0001_initial"),
+    migration!("sqlite", 2, "0002_client_tokens"),
+];
 
 /// PostgreSQL migrations (same versions as SQLite, same meaning).
 #[allow(dead_code)] // until the PostgreSQL backend lands
-pub const POSTGRES: &[Migration] = &[migration!("postgres", 1, "0001_initial")];
+pub const POSTGRES: &[Migration] = &[
+    migration!("postgres", 1, "0001_initial"),
+    migration!("postgres", 2, "0002_client_tokens"),
+];
 
 /// The latest version of `list`.
 pub fn latest(list: &[Migration]) -> i64 {

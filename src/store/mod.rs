@@ -1,9 +1,9 @@
-//! The store of integrated accounts, provisioned MCP servers and admin API
-//! tokens.
+//! The store of integrated accounts, provisioned MCP servers, their client
+//! tokens and admin API tokens.
 //!
 //! [`Store`] owns the secrets policy: Malomo API keys are sealed with
 //! AES-256-GCM under the master key before they reach a [`Backend`], and of a
-//! capability or admin token only its SHA-256 is ever kept. The backend (SQLite
+//! capability, client or admin token only its SHA-256 is ever kept. The backend (SQLite
 //! here; the [`Backend`] trait is what a PostgreSQL one would implement) only
 //! stores rows.
 
@@ -14,7 +14,7 @@ mod sqlite;
 mod sweeper;
 pub mod validate;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 use crate::access::{FilterError, ToolFilter};
 use crate::catalog::{self, ToolDef};
 
-pub use backend::{AccountRow, Backend, BackendError, ResolvedRow, ServerRow};
+pub use backend::{AccountRow, Backend, BackendError, ClientTokenRow, ResolvedRow, ServerRow};
 pub use crypto::{MASTER_KEY_ENV, key_file_path, mask_key};
 pub use sqlite::SqliteBackend;
 pub use sweeper::spawn_sweeper;
@@ -42,6 +42,14 @@ pub enum StoreError {
     Filter(#[from] FilterError),
     #[error("integrated account {0:?} not found")]
     AccountNotFound(String),
+    #[error("MCP server {0:?} not found")]
+    ServerNotFound(String),
+    /// Client tokens only exist for servers with `require_api_token_auth`.
+    #[error(
+        "MCP server {0:?} does not require a client token (it was created without \
+         require_api_token_auth), so a client token would have no use"
+    )]
+    NoSecondFactor(String),
     #[error("{0} already exists")]
     Conflict(&'static str),
     #[error(transparent)]
@@ -96,12 +104,40 @@ pub struct NewServer {
 pub struct CreatedServer {
     pub server: ServerInfo,
     pub token: String,
+    /// The first client token, when the server requires one
+    /// (`require_api_token_auth`).
+    pub client_token: Option<CreatedClientToken>,
 }
 
 impl fmt::Debug for CreatedServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CreatedServer")
             .field("server", &self.server)
+            .field("token", &"<redacted>")
+            .field("client_token", &self.client_token)
+            .finish()
+    }
+}
+
+/// A client token of a server as shown to people (never the token).
+#[derive(Clone, Debug)]
+pub struct ClientTokenInfo {
+    pub id: String,
+    pub server_id: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// A new client token; its plain text exists only here.
+#[derive(Clone)]
+pub struct CreatedClientToken {
+    pub info: ClientTokenInfo,
+    pub token: String,
+}
+
+impl fmt::Debug for CreatedClientToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreatedClientToken")
+            .field("info", &self.info)
             .field("token", &"<redacted>")
             .finish()
     }
@@ -147,15 +183,29 @@ struct Inner {
     resolved: Mutex<ResolvedCache>,
 }
 
-/// Resolved servers by token hash, valid while the backend's change counter
-/// stays where it was when they were read.
+/// Resolved servers by token hash, and client tokens found valid, both
+/// valid while the backend's change counter stays where it was when they
+/// were read.
 #[derive(Default)]
 struct ResolvedCache {
     counter: Option<i64>,
     servers: HashMap<[u8; 32], ResolvedServer>,
+    /// (server id, client token hash) pairs that matched.
+    client_tokens: HashSet<(String, [u8; 32])>,
 }
 
-/// Cached servers at most; past that the cache starts over.
+impl ResolvedCache {
+    /// Forgets everything when the database changed since it was filled.
+    fn sync(&mut self, counter: i64) {
+        if self.counter != Some(counter) {
+            self.servers.clear();
+            self.client_tokens.clear();
+            self.counter = Some(counter);
+        }
+    }
+}
+
+/// Cached servers (and client tokens) at most; past that the cache starts over.
 const MAX_CACHED_SERVERS: usize = 10_000;
 
 /// Handle to the store; cheap to clone, shareable across threads. Its
@@ -349,8 +399,12 @@ impl Store {
             });
         }
         let token = new_token();
+        let id = uuid::Uuid::new_v4().to_string();
+        let client_token = req
+            .require_api_token_auth
+            .then(|| new_client_token(&id, now));
         let row = ServerRow {
-            id: uuid::Uuid::new_v4().to_string(),
+            id,
             account_id: account_id.to_string(),
             name: req.name,
             token_hash: token_hash(&token),
@@ -360,7 +414,8 @@ impl Store {
             expires_at,
             created_at: now,
         };
-        match self.backend().insert_server(&row) {
+        let client_row = client_token.as_ref().map(|(row, _)| row);
+        match self.backend().insert_server(&row, client_row) {
             Ok(()) => {}
             Err(BackendError::Missing(_)) => {
                 return Err(StoreError::AccountNotFound(account_id.to_string()));
@@ -370,6 +425,9 @@ impl Store {
         Ok(CreatedServer {
             server: server_info(row)?,
             token,
+            client_token: client_token
+                .map(|(row, token)| created_client_token(row, token))
+                .transpose()?,
         })
     }
 
@@ -420,10 +478,7 @@ impl Store {
         if let Some(counter) = counter
             && let Ok(mut cache) = self.inner.resolved.lock()
         {
-            if cache.counter != Some(counter) {
-                cache.servers.clear();
-                cache.counter = Some(counter);
-            }
+            cache.sync(counter);
             if let Some(server) = cache.servers.get(&hash) {
                 let live = server.expires_at.is_none_or(|at| at.unix_timestamp() > now);
                 return Ok(live.then(|| server.clone()));
@@ -473,6 +528,76 @@ impl Store {
     /// Deletes expired servers; returns how many.
     pub fn sweep_expired(&self) -> anyhow::Result<usize> {
         Ok(self.backend().delete_expired(now_secs())?)
+    }
+
+    // ---- client tokens (a server's second factor) ----
+
+    /// Mints a client token for a server that requires one; the plaintext
+    /// exists only in the answer.
+    pub fn create_client_token(&self, server_id: &str) -> Result<CreatedClientToken, StoreError> {
+        let server = self
+            .backend()
+            .get_server(server_id)?
+            .ok_or_else(|| StoreError::ServerNotFound(server_id.to_string()))?;
+        if !server.require_api_token_auth {
+            return Err(StoreError::NoSecondFactor(server_id.to_string()));
+        }
+        let (row, token) = new_client_token(server_id, now_secs());
+        match self.backend().insert_client_token(&row) {
+            Ok(()) => Ok(created_client_token(row, token)?),
+            // Deleted between the two calls.
+            Err(BackendError::Missing(_)) => Err(StoreError::ServerNotFound(server_id.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A server's client tokens, oldest first; never the tokens themselves.
+    pub fn list_client_tokens(&self, server_id: &str) -> Result<Vec<ClientTokenInfo>, StoreError> {
+        if self.backend().get_server(server_id)?.is_none() {
+            return Err(StoreError::ServerNotFound(server_id.to_string()));
+        }
+        self.backend()
+            .list_client_tokens(server_id)?
+            .into_iter()
+            .map(|row| Ok(client_token_info(&row)?))
+            .collect()
+    }
+
+    /// Revokes one client token; the next request that presents it is
+    /// refused, in this process and in any other on the same database.
+    /// False when the server has no such token.
+    pub fn delete_client_token(&self, server_id: &str, token_id: &str) -> Result<bool, StoreError> {
+        Ok(self.backend().delete_client_token(server_id, token_id)?)
+    }
+
+    /// Whether `token` is a live client token of server `server_id`. Found
+    /// tokens are cached like resolved servers: only until the database
+    /// changes (see [`Store::resolve_token`]), so a revocation counts at once.
+    pub fn verify_client_token(&self, server_id: &str, token: &str) -> anyhow::Result<bool> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Ok(false);
+        }
+        let key = (server_id.to_string(), token_hash(token));
+        let counter = self.backend().change_counter()?;
+        if let Some(counter) = counter
+            && let Ok(mut cache) = self.inner.resolved.lock()
+        {
+            cache.sync(counter);
+            if cache.client_tokens.contains(&key) {
+                return Ok(true);
+            }
+        }
+        let matches = self.backend().client_token_matches(server_id, &key.1)?;
+        if let (Some(counter), true) = (counter, matches)
+            && let Ok(mut cache) = self.inner.resolved.lock()
+            && cache.counter == Some(counter)
+        {
+            if cache.client_tokens.len() >= MAX_CACHED_SERVERS {
+                cache.client_tokens.clear();
+            }
+            cache.client_tokens.insert(key);
+        }
+        Ok(matches)
     }
 
     // ---- admin API tokens ----
@@ -526,6 +651,33 @@ fn account_info(row: AccountRow) -> Result<AccountInfo, StoreError> {
         base_url: row.base_url,
         masked_api_key: row.api_key_masked,
         created_at: from_secs(row.created_at)?,
+    })
+}
+
+/// A fresh client token for `server_id` and the row that stores its hash.
+fn new_client_token(server_id: &str, now: i64) -> (ClientTokenRow, String) {
+    let token = new_token();
+    let row = ClientTokenRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        server_id: server_id.to_string(),
+        token_hash: token_hash(&token),
+        created_at: now,
+    };
+    (row, token)
+}
+
+fn client_token_info(row: &ClientTokenRow) -> anyhow::Result<ClientTokenInfo> {
+    Ok(ClientTokenInfo {
+        id: row.id.clone(),
+        server_id: row.server_id.clone(),
+        created_at: from_secs(row.created_at)?,
+    })
+}
+
+fn created_client_token(row: ClientTokenRow, token: String) -> anyhow::Result<CreatedClientToken> {
+    Ok(CreatedClientToken {
+        info: client_token_info(&row)?,
+        token,
     })
 }
 

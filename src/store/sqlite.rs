@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::Context;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::backend::{AccountRow, Backend, BackendError, BackendResult, ResolvedRow, ServerRow};
+use super::backend::{
+    AccountRow, Backend, BackendError, BackendResult, ClientTokenRow, ResolvedRow, ServerRow,
+};
 use super::migrations::{self, Migration};
 
 /// Idle connections kept for reuse; more are opened under contention.
@@ -31,6 +33,7 @@ impl SqliteBackend {
             idle: Mutex::new(Vec::new()),
             watcher: Mutex::new(None),
         };
+        create_private(path)?;
         let mut conn = backend.connect()?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .context("enabling WAL")?;
@@ -69,6 +72,27 @@ impl SqliteBackend {
         let result = f(&mut conn);
         self.put_back(conn);
         result.map_err(classify)
+    }
+}
+
+/// Creates the database file with mode 0600 unless it exists, so that it is
+/// never readable by others, not even for a moment: SQLite then gives its
+/// `-wal` and `-shm` files the database file's mode.
+fn create_private(path: &Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            super::crypto::warn_if_shared(path, "database file");
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("creating database {}", path.display())),
     }
 }
 
@@ -134,6 +158,15 @@ fn classify(e: rusqlite::Error) -> BackendError {
         }
     }
     BackendError::Other(e.into())
+}
+
+fn insert_client_token(c: &Connection, t: &ClientTokenRow) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO mcp_client_tokens (id, server_id, token_hash, created_at) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![t.id, t.server_id, &t.token_hash[..], t.created_at])
+    .map(drop)
 }
 
 fn to_json(list: &[String]) -> String {
@@ -285,9 +318,14 @@ impl Backend for SqliteBackend {
         })
     }
 
-    fn insert_server(&self, s: &ServerRow) -> BackendResult<()> {
+    fn insert_server(
+        &self,
+        s: &ServerRow,
+        client_token: Option<&ClientTokenRow>,
+    ) -> BackendResult<()> {
         self.with_conn(|c| {
-            c.prepare_cached(
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(
                 "INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, \
                  require_api_token_auth, expires_at, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -302,8 +340,11 @@ impl Backend for SqliteBackend {
                 s.require_api_token_auth,
                 s.expires_at,
                 s.created_at
-            ])
-            .map(drop)
+            ])?;
+            if let Some(t) = client_token {
+                insert_client_token(&tx, t)?;
+            }
+            tx.commit()
         })
     }
 
@@ -394,6 +435,51 @@ impl Backend for SqliteBackend {
                 "DELETE FROM mcp_servers WHERE expires_at IS NOT NULL AND expires_at <= ?1",
             )?
             .execute(params![now])
+        })
+    }
+
+    fn insert_client_token(&self, row: &ClientTokenRow) -> BackendResult<()> {
+        self.with_conn(|c| insert_client_token(c, row))
+            .map_err(|e| match e {
+                BackendError::Missing(_) => BackendError::Missing("MCP server"),
+                other => other,
+            })
+    }
+
+    fn list_client_tokens(&self, server_id: &str) -> BackendResult<Vec<ClientTokenRow>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, server_id, token_hash, created_at FROM mcp_client_tokens \
+                 WHERE server_id = ?1 ORDER BY created_at, rowid",
+            )?;
+            stmt.query_map(params![server_id], |r| {
+                Ok(ClientTokenRow {
+                    id: r.get(0)?,
+                    server_id: r.get(1)?,
+                    token_hash: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn delete_client_token(&self, server_id: &str, token_id: &str) -> BackendResult<bool> {
+        self.with_conn(|c| {
+            c.prepare_cached("DELETE FROM mcp_client_tokens WHERE server_id = ?1 AND id = ?2")?
+                .execute(params![server_id, token_id])
+                .map(|n| n > 0)
+        })
+    }
+
+    fn client_token_matches(&self, server_id: &str, token_hash: &[u8; 32]) -> BackendResult<bool> {
+        self.with_conn(|c| {
+            c.prepare_cached(
+                "SELECT 1 FROM mcp_client_tokens WHERE token_hash = ?1 AND server_id = ?2",
+            )?
+            .query_row(params![&token_hash[..], server_id], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
         })
     }
 
