@@ -8,7 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use malomo_mcp::access::ToolFilter;
 use malomo_mcp::admin::cli::{
-    AdminTokenCommand, DbArgs, ServersCommand, execute_admin_token, execute_servers,
+    AdminTokenCommand, ClientTokensCommand, DbArgs, ServersCommand, execute_admin_token,
+    execute_servers,
 };
 use malomo_mcp::admin::{AdminState, router};
 use malomo_mcp::catalog::{Annotations, Behavior, HttpMethod, MethodClass, ToolDef};
@@ -306,6 +307,14 @@ async fn secrets_never_reach_the_database_file() {
     let h = start().await;
     let account = h.account("acme").await;
     let (_, token) = h.server(&account, json!({"name": "s", "config": {}})).await;
+    let (guarded, _) = h
+        .server(
+            &account,
+            json!({"name": "2fa", "config": {}, "require_api_token_auth": true}),
+        )
+        .await;
+    let client_token = guarded["client_token"].as_str().unwrap();
+    let raw_client_token = URL_SAFE_NO_PAD.decode(client_token).unwrap();
     let raw_token = URL_SAFE_NO_PAD.decode(&token).unwrap();
     assert_eq!(raw_token.len(), 32);
 
@@ -323,6 +332,8 @@ async fn secrets_never_reach_the_database_file() {
         assert!(!contains(b"SECRETvalue"), "part of the API key in {name}");
         assert!(!contains(token.as_bytes()), "token in {name}");
         assert!(!contains(&raw_token), "raw token bytes in {name}");
+        assert!(!contains(client_token.as_bytes()), "client token in {name}");
+        assert!(!contains(&raw_client_token), "raw client token in {name}");
         assert!(!contains(h.admin_token.as_bytes()), "admin token in {name}");
     }
     assert!(files >= 1);
@@ -377,6 +388,122 @@ async fn servers_answer_a_url_once_and_lists_never_show_tokens() {
         .post("/admin/integrated-accounts/nope/mcp", json!({"name": "s"}))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+#[tokio::test]
+async fn client_tokens_are_minted_listed_and_revoked_over_the_api() {
+    let h = start().await;
+    let account = h.account("acme").await;
+    let (created, _) = h
+        .server(
+            &account,
+            json!({"name": "2fa", "config": {}, "require_api_token_auth": true}),
+        )
+        .await;
+    let server = created["id"].as_str().unwrap();
+    let first = created["client_token"].as_str().unwrap().to_string();
+    assert_eq!(URL_SAFE_NO_PAD.decode(&first).unwrap().len(), 32);
+    assert!(h.store.verify_client_token(server, &first).unwrap());
+
+    let path = format!("/admin/mcp/{server}/client-tokens");
+    let (status, minted) = h.post(&path, json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{minted}");
+    let second = minted["token"].as_str().unwrap().to_string();
+    let second_id = minted["id"].as_str().unwrap().to_string();
+    assert!(minted["created_at"].is_string());
+    assert_ne!(second, first);
+    assert!(h.store.verify_client_token(server, &second).unwrap());
+
+    let (status, list) = h.get(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [created["client_token_id"].as_str().unwrap(), &second_id]
+    );
+    assert!(!list.to_string().contains(&first));
+    assert!(!list.to_string().contains(&second));
+    assert!(list["items"][0].get("token").is_none());
+
+    assert_eq!(
+        h.delete(&format!("{path}/{second_id}")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert!(!h.store.verify_client_token(server, &second).unwrap());
+    assert!(h.store.verify_client_token(server, &first).unwrap());
+    assert_eq!(
+        h.delete(&format!("{path}/{second_id}")).await,
+        StatusCode::NOT_FOUND
+    );
+
+    // A server without a second factor has no use for client tokens.
+    let (plain, _) = h.server(&account, json!({"name": "plain"})).await;
+    assert!(plain.get("client_token").is_none());
+    let (status, body) = h
+        .post(
+            &format!("/admin/mcp/{}/client-tokens", plain["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "no_second_factor");
+    assert_eq!(
+        h.post("/admin/mcp/nope/client-tokens", json!({})).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        h.get("/admin/mcp/nope/client-tokens").await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Deleting the server deletes its client tokens.
+    assert_eq!(
+        h.delete(&format!("/admin/mcp/{server}")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert!(!h.store.verify_client_token(server, &first).unwrap());
+    assert_eq!(h.get(&path).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_client_token_is_refused_at_the_admin_api() {
+    let h = start().await;
+    let account = h.account("acme").await;
+    let (created, capability) = h
+        .server(
+            &account,
+            json!({"name": "2fa", "config": {}, "require_api_token_auth": true}),
+        )
+        .await;
+    let client_token = created["client_token"].as_str().unwrap();
+    for token in [client_token, capability.as_str()] {
+        let resp = h
+            .client
+            .get(format!("{}/admin/integrated-accounts", h.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        let resp = h
+            .client
+            .post(format!(
+                "{}/admin/integrated-accounts/{account}/mcp",
+                h.base
+            ))
+            .bearer_auth(token)
+            .json(&json!({"name": "escalated"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(h.store.list_servers(None).unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -809,7 +936,7 @@ fn the_cli_mirrors_the_api() {
         tags: vec!["orders".to_string()],
         expires_in: Some(Duration::from_secs(3600)),
         name: "cli".to_string(),
-        require_api_token: false,
+        require_client_token: false,
         public_url: "http://127.0.0.1:8080".to_string(),
     })
     .unwrap();
@@ -825,7 +952,7 @@ fn the_cli_mirrors_the_api() {
         tags: vec![],
         expires_in: None,
         name: "cli".to_string(),
-        require_api_token: false,
+        require_client_token: false,
         public_url: "http://x".to_string(),
     })
     .unwrap_err();
@@ -865,6 +992,50 @@ fn the_cli_mirrors_the_api() {
         })
         .is_err()
     );
+
+    // A server with a second factor, and its client tokens.
+    let guarded = run(ServersCommand::Create {
+        db: dbargs.clone(),
+        account: "sandbox".to_string(),
+        methods: vec![],
+        tags: vec![],
+        expires_in: None,
+        name: "2fa".to_string(),
+        require_client_token: true,
+        public_url: "http://127.0.0.1:8080".to_string(),
+    })
+    .unwrap();
+    let server = guarded["id"].as_str().unwrap().to_string();
+    let first = guarded["client_token"].as_str().unwrap();
+    assert!(store.verify_client_token(&server, first).unwrap());
+    let tokens = |cmd: ClientTokensCommand| run(ServersCommand::ClientTokens(cmd));
+    let minted = tokens(ClientTokensCommand::Create {
+        db: dbargs.clone(),
+        server: server.clone(),
+    })
+    .unwrap();
+    let second = minted["token"].as_str().unwrap();
+    assert!(store.verify_client_token(&server, second).unwrap());
+    let listed = tokens(ClientTokensCommand::List {
+        db: dbargs.clone(),
+        server: server.clone(),
+    })
+    .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(!listed.to_string().contains(first) && !listed.to_string().contains(second));
+    tokens(ClientTokensCommand::Delete {
+        db: dbargs.clone(),
+        server: server.clone(),
+        token_id: minted["id"].as_str().unwrap().to_string(),
+    })
+    .unwrap();
+    assert!(!store.verify_client_token(&server, second).unwrap());
+    let err = tokens(ClientTokensCommand::Create {
+        db: dbargs.clone(),
+        server: "nope".to_string(),
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("not found"), "{err}");
 
     let mut out = Vec::new();
     execute_admin_token(&store, &AdminTokenCommand::Create { db: dbargs }, &mut out).unwrap();

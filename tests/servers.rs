@@ -23,23 +23,6 @@ async fn admin_server() -> TestServer {
     start_server_with(Upstream::Sandbox(quiet_sandbox()), Some(ADMIN)).await
 }
 
-fn init_body() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
-}
-
-async fn raw_initialize(url: &str, bearer: Option<&str>) -> reqwest::Response {
-    let mut request = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .json(&init_body());
-    if let Some(token) = bearer {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.expect("POST initialize")
-}
-
 #[tokio::test]
 async fn read_only_server_cannot_run_write_tools_by_name() {
     let server = admin_server().await;
@@ -113,21 +96,65 @@ async fn tag_and_method_filters_are_anded() {
 }
 
 #[tokio::test]
-async fn second_factor_requires_an_admin_api_token() {
+async fn second_factor_is_a_client_token_of_that_server_never_an_admin_token() {
     let server = admin_server().await;
     let created = provision(
         &server,
         json!({"name": "2fa", "config": {"methods": [], "tags": []}, "require_api_token_auth": true}),
     )
     .await;
+    let other = provision(
+        &server,
+        json!({"name": "2fa-other", "config": {"methods": [], "tags": []}, "require_api_token_auth": true}),
+    )
+    .await;
     let url = str_of(&created, "url");
+    let client_token = str_of(&created, "client_token");
     let missing = raw_initialize(url, None).await;
     assert_eq!(missing.status(), 401);
     assert!(missing.headers().contains_key("www-authenticate"));
     let wrong = raw_initialize(url, Some("not-the-token")).await;
     assert_eq!(wrong.status(), 401);
-    let right = raw_initialize(url, Some(ADMIN)).await;
+    let admin = raw_initialize(url, Some(ADMIN)).await;
+    assert_eq!(
+        admin.status(),
+        401,
+        "an admin API token is not a client token"
+    );
+    let message = admin.text().await.expect("body");
+    assert!(message.contains("client token"), "{message}");
+    let foreign = raw_initialize(url, Some(str_of(&other, "client_token"))).await;
+    assert_eq!(foreign.status(), 401, "another server's client token");
+    let right = raw_initialize(url, Some(client_token)).await;
     assert_eq!(right.status(), 200);
+
+    // A minted token works at once; revoked, it is refused at once.
+    let http = reqwest::Client::new();
+    let tokens_url = format!(
+        "{}/admin/mcp/{}/client-tokens",
+        server.base(),
+        str_of(&created, "id")
+    );
+    let minted: Value = http
+        .post(&tokens_url)
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("mint")
+        .json()
+        .await
+        .expect("JSON");
+    let minted_token = str_of(&minted, "token");
+    assert_eq!(raw_initialize(url, Some(minted_token)).await.status(), 200);
+    let revoked = http
+        .delete(format!("{tokens_url}/{}", str_of(&minted, "id")))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 204);
+    assert_eq!(raw_initialize(url, Some(minted_token)).await.status(), 401);
+    assert_eq!(raw_initialize(url, Some(client_token)).await.status(), 200);
     server.server.shutdown().await;
 }
 
@@ -287,7 +314,8 @@ async fn token_is_absent_from_the_database_and_the_logs() {
     let _ = client.cancel().await;
     let _ = raw_initialize(&format!("{url}x"), None).await;
 
-    // A server behind the second factor, used with the admin token.
+    // A server behind the second factor, used with its client token (and
+    // refused with the admin token).
     let http = reqwest::Client::new();
     let accounts: Value = http
         .get(format!("{base}/admin/integrated-accounts"))
@@ -318,13 +346,34 @@ async fn token_is_absent_from_the_database_and_the_logs() {
         .expect("JSON");
     let second_url = str_of(&second, "url").to_owned();
     let second_token = second_url.rsplit('/').next().expect("token").to_owned();
+    let client_token = str_of(&second, "client_token").to_owned();
+    let minted: Value = http
+        .post(format!(
+            "{base}/admin/mcp/{}/client-tokens",
+            str_of(&second, "id")
+        ))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("mint a client token")
+        .json()
+        .await
+        .expect("JSON");
+    let minted_token = str_of(&minted, "token").to_owned();
+    assert_eq!(raw_initialize(&second_url, Some(ADMIN)).await.status(), 401);
+    assert_eq!(
+        raw_initialize(&second_url, Some(&minted_token))
+            .await
+            .status(),
+        200
+    );
     let guarded: Client = rmcp::ServiceExt::serve(
         (),
         rmcp::transport::StreamableHttpClientTransport::from_config(
             rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
                 second_url.clone(),
             )
-            .auth_header(ADMIN),
+            .auth_header(client_token.clone()),
         ),
     )
     .await
@@ -340,6 +389,8 @@ async fn token_is_absent_from_the_database_and_the_logs() {
         ("the capability token", token.as_str()),
         ("the second server's token", second_token.as_str()),
         ("the admin token", ADMIN),
+        ("the client token", client_token.as_str()),
+        ("the minted client token", minted_token.as_str()),
         ("the API key", malomo_mcp::sandbox::EXAMPLE_SECRET_KEY),
     ] {
         assert!(!logs.contains(secret), "{what} leaked into the logs");
@@ -351,6 +402,8 @@ async fn token_is_absent_from_the_database_and_the_logs() {
             assert!(!haystack.contains(&token), "token in {file}");
             assert!(!haystack.contains(&second_token), "token in {file}");
             assert!(!haystack.contains(ADMIN), "admin token in {file}");
+            assert!(!haystack.contains(&client_token), "client token in {file}");
+            assert!(!haystack.contains(&minted_token), "client token in {file}");
             assert!(
                 !haystack.contains(malomo_mcp::sandbox::EXAMPLE_SECRET_KEY),
                 "key in {file}"

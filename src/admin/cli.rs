@@ -9,8 +9,9 @@ use anyhow::{Context, bail};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::handlers::{account_json, server_json};
-use super::mcp_url;
+use super::handlers::{
+    account_json, client_token_json, created_client_token_json, created_server_json, server_json,
+};
 use crate::access::ToolFilter;
 use crate::store::{NewServer, Store, StoreError};
 
@@ -47,9 +48,11 @@ pub enum ServersCommand {
         /// Server name.
         #[arg(long, default_value = "cli")]
         name: String,
-        /// Require an admin API token (`Authorization: Bearer`) on MCP requests too.
-        #[arg(long)]
-        require_api_token: bool,
+        /// Require a client token of this server (`Authorization: Bearer
+        /// <client token>`) on MCP requests too; the first one is printed
+        /// once. Mint more with `servers client-tokens create`.
+        #[arg(long, alias = "require-api-token")]
+        require_client_token: bool,
         /// Public base URL of `malomo-mcp serve`, used to print the MCP URL.
         #[arg(
             long,
@@ -78,6 +81,38 @@ pub enum ServersCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Mint, list and revoke the client tokens of a server created with
+    /// `--require-client-token`.
+    #[command(subcommand, name = "client-tokens")]
+    ClientTokens(ClientTokensCommand),
+}
+
+/// `malomo-mcp servers client-tokens …`
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ClientTokensCommand {
+    /// Mint a client token; prints it once, stores only its hash.
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Server id.
+        server: String,
+    },
+    /// List a server's client tokens (ids and dates, never the tokens).
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Server id.
+        server: String,
+    },
+    /// Revoke a client token at once.
+    Delete {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Server id.
+        server: String,
+        /// Client token id (from `list`).
+        token_id: String,
+    },
 }
 
 /// `malomo-mcp admin-token …`
@@ -96,7 +131,12 @@ impl ServersCommand {
             ServersCommand::Create { db, .. }
             | ServersCommand::List { db, .. }
             | ServersCommand::Delete { db, .. }
-            | ServersCommand::Accounts { db } => &db.db,
+            | ServersCommand::Accounts { db }
+            | ServersCommand::ClientTokens(
+                ClientTokensCommand::Create { db, .. }
+                | ClientTokensCommand::List { db, .. }
+                | ClientTokensCommand::Delete { db, .. },
+            ) => &db.db,
         }
     }
 }
@@ -140,7 +180,7 @@ pub fn execute_servers(
             tags,
             expires_in,
             name,
-            require_api_token,
+            require_client_token,
             public_url,
             ..
         } => {
@@ -159,14 +199,19 @@ pub fn execute_servers(
                     methods: methods.clone(),
                     tags: tags.clone(),
                 },
-                require_api_token_auth: *require_api_token,
+                require_api_token_auth: *require_client_token,
                 expires_at,
             };
             let created = store.create_server(&account_id, req).map_err(cli_error)?;
-            let mut answer = server_json(&created.server);
-            answer["url"] = json!(mcp_url(public_url, &created.token));
-            print(out, &answer)?;
-            eprintln!("The URL above holds the server's token; it is not shown again.");
+            print(out, &created_server_json(&created, public_url))?;
+            if created.client_token.is_some() {
+                eprintln!(
+                    "The URL above holds the server's token, and client_token is its second \
+                     factor; neither is shown again."
+                );
+            } else {
+                eprintln!("The URL above holds the server's token; it is not shown again.");
+            }
         }
         ServersCommand::List { account, .. } => {
             let account_id = account
@@ -191,6 +236,37 @@ pub fn execute_servers(
                 out,
                 &json!(accounts.iter().map(account_json).collect::<Vec<_>>()),
             )?;
+        }
+        ServersCommand::ClientTokens(cmd) => execute_client_tokens(store, cmd, out)?,
+    }
+    Ok(())
+}
+
+fn execute_client_tokens(
+    store: &Store,
+    cmd: &ClientTokensCommand,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    match cmd {
+        ClientTokensCommand::Create { server, .. } => {
+            let created = store.create_client_token(server).map_err(cli_error)?;
+            print(out, &created_client_token_json(&created))?;
+            eprintln!("Store this client token now; only its hash is kept, it is not shown again.");
+        }
+        ClientTokensCommand::List { server, .. } => {
+            let tokens = store.list_client_tokens(server).map_err(cli_error)?;
+            print(
+                out,
+                &json!(tokens.iter().map(client_token_json).collect::<Vec<_>>()),
+            )?;
+        }
+        ClientTokensCommand::Delete {
+            server, token_id, ..
+        } => {
+            if !store.delete_client_token(server, token_id)? {
+                bail!("MCP server {server:?} has no client token {token_id:?}");
+            }
+            print(out, &json!({ "deleted": token_id }))?;
         }
     }
     Ok(())
@@ -219,11 +295,15 @@ fn cli_error(e: StoreError) -> anyhow::Error {
         "config.tags" => "--tags".to_string(),
         "expires_at" => "--expires-in".to_string(),
         "config" => "--methods/--tags".to_string(),
+        "require_api_token_auth" => "--require-client-token".to_string(),
         other => format!("--{other}"),
     };
     match &e {
         StoreError::Filter(f) => anyhow::anyhow!("{}: {f}", flag(f.field())),
         StoreError::Invalid { field, message } => anyhow::anyhow!("{}: {message}", flag(field)),
+        StoreError::NoSecondFactor(_) => {
+            anyhow::anyhow!("{e}; create a server with --require-client-token instead")
+        }
         _ => e.into(),
     }
 }
@@ -323,6 +403,32 @@ mod tests {
             &["malomo-mcp", "servers", "list"][..],
             &["malomo-mcp", "servers", "list", "--account", "sandbox"],
             &["malomo-mcp", "servers", "delete", "abc"],
+            &["malomo-mcp", "servers", "client-tokens", "create", "srv"],
+            &["malomo-mcp", "servers", "client-tokens", "list", "srv"],
+            &[
+                "malomo-mcp",
+                "servers",
+                "client-tokens",
+                "delete",
+                "srv",
+                "tok",
+            ],
+            &[
+                "malomo-mcp",
+                "servers",
+                "create",
+                "--account",
+                "a",
+                "--require-client-token",
+            ],
+            &[
+                "malomo-mcp",
+                "servers",
+                "create",
+                "--account",
+                "a",
+                "--require-api-token",
+            ],
             &["malomo-mcp", "admin-token", "create", "--db", "y.db"],
         ] {
             Cli::try_parse_from(args).unwrap();

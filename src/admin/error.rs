@@ -89,6 +89,10 @@ impl From<StoreError> for ApiError {
                 }
             }
             StoreError::AccountNotFound(_) => ApiError::not_found("integrated account"),
+            StoreError::ServerNotFound(_) => ApiError::not_found("MCP server"),
+            StoreError::NoSecondFactor(_) => {
+                ApiError::new(StatusCode::CONFLICT, "no_second_factor", e.to_string())
+            }
             StoreError::Conflict(what) => ApiError {
                 field: Some("name".to_string()),
                 ..ApiError::new(

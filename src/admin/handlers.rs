@@ -14,7 +14,10 @@ use super::body;
 use super::error::ApiError;
 use super::{AdminState, mcp_url};
 use crate::access::ToolFilter;
-use crate::store::{AccountInfo, NewServer, ServerInfo, Store, StoreError};
+use crate::store::{
+    AccountInfo, ClientTokenInfo, CreatedClientToken, CreatedServer, NewServer, ServerInfo, Store,
+    StoreError,
+};
 
 /// Runs a store call on the blocking pool.
 async fn blocking<T: Send + 'static>(
@@ -53,6 +56,34 @@ pub fn server_json(s: &ServerInfo) -> Value {
         "expires_at": s.expires_at.map(rfc3339),
         "created_at": rfc3339(s.created_at),
     })
+}
+
+/// A client token without its secret.
+pub fn client_token_json(t: &ClientTokenInfo) -> Value {
+    json!({
+        "id": t.id,
+        "server_id": t.server_id,
+        "created_at": rfc3339(t.created_at),
+    })
+}
+
+/// A new client token: the only answer that ever shows it.
+pub fn created_client_token_json(t: &CreatedClientToken) -> Value {
+    let mut answer = client_token_json(&t.info);
+    answer["token"] = json!(t.token);
+    answer
+}
+
+/// A new server with its URL and, when it requires one, its first client
+/// token: the only answer that ever shows them.
+pub fn created_server_json(created: &CreatedServer, public_url: &str) -> Value {
+    let mut answer = server_json(&created.server);
+    answer["url"] = json!(mcp_url(public_url, &created.token));
+    if let Some(client) = &created.client_token {
+        answer["client_token"] = json!(client.token);
+        answer["client_token_id"] = json!(client.info.id);
+    }
+    answer
 }
 
 pub async fn create_account(
@@ -134,8 +165,7 @@ pub async fn create_server(
         expires_at,
     };
     let created = blocking(&state.store, move |s| s.create_server(&account_id, req)).await?;
-    let mut answer = server_json(&created.server);
-    answer["url"] = json!(mcp_url(&state.public_url, &created.token));
+    let answer = created_server_json(&created, &state.public_url);
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
@@ -172,5 +202,38 @@ pub async fn delete_server(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("MCP server"))
+    }
+}
+
+pub async fn create_client_token(
+    State(state): State<AdminState>,
+    Path(server_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let created = blocking(&state.store, move |s| s.create_client_token(&server_id)).await?;
+    let answer = created_client_token_json(&created);
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+pub async fn list_client_tokens(
+    State(state): State<AdminState>,
+    Path(server_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let tokens = blocking(&state.store, move |s| s.list_client_tokens(&server_id)).await?;
+    let items: Vec<Value> = tokens.iter().map(client_token_json).collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+pub async fn delete_client_token(
+    State(state): State<AdminState>,
+    Path((server_id, token_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    if blocking(&state.store, move |s| {
+        s.delete_client_token(&server_id, &token_id)
+    })
+    .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("client token"))
     }
 }

@@ -53,6 +53,14 @@ pub fn router(state: AdminState) -> Router {
             "/admin/mcp/{id}",
             delete(handlers::delete_server).get(handlers::get_server),
         )
+        .route(
+            "/admin/mcp/{id}/client-tokens",
+            get(handlers::list_client_tokens).post(handlers::create_client_token),
+        )
+        .route(
+            "/admin/mcp/{id}/client-tokens/{token_id}",
+            delete(handlers::delete_client_token),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -179,13 +179,25 @@ pub(super) fn authorize(
         }
     };
     if resolved.require_api_token_auth {
-        let ok = crate::admin::bearer_token(headers)
-            .is_some_and(|t| store.verify_admin_token(t).unwrap_or(false));
+        // Only a client token minted for this very server: an admin API
+        // token (which can create unrestricted servers) is never accepted.
+        let ok = match crate::admin::bearer_token(headers) {
+            Some(t) => store.verify_client_token(&resolved.id, t).map_err(|e| {
+                tracing::error!(error = %e, "client token lookup failed");
+                json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "token lookup failed",
+                )
+            })?,
+            None => false,
+        };
         if !ok {
             let mut response = json_error(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "this MCP server requires an API token: send `Authorization: Bearer <api token>`",
+                "this MCP server requires one of its client tokens: send \
+                 `Authorization: Bearer <client token>` (admin API tokens are not accepted here)",
             );
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

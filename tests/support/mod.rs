@@ -196,3 +196,21 @@ pub async fn provision_with(server: &TestServer, admin: &str, body: &Value) -> (
     let status = response.status().as_u16();
     (status, response.json().await.expect("JSON answer"))
 }
+
+/// A bare `initialize` POST (protocol 2025-06-18), optionally with a bearer
+/// token, for tests about the HTTP answer itself (status, headers).
+pub async fn raw_initialize(url: &str, bearer: Option<&str>) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .json(
+            &serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}}),
+        );
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("POST initialize")
+}
