@@ -4,7 +4,7 @@
 //! revoked it.
 
 use malomo_mcp::serve::Upstream;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::*;
 
@@ -21,20 +21,13 @@ struct Guarded {
 /// that requires a client token.
 async fn guarded_server() -> Guarded {
     let server = start_server_with(Upstream::Sandbox(quiet_sandbox()), Some(ADMIN)).await;
-    let created: Value = reqwest::Client::new()
-        .post(format!(
-            "{}/admin/integrated-accounts/{}/mcp",
-            server.base(),
-            server.server.account_id
-        ))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "2fa", "config": {"methods": ["read"]}, "require_api_token_auth": true}))
-        .send()
-        .await
-        .expect("provision")
-        .json()
-        .await
-        .expect("JSON");
+    let (status, created) = provision_with(
+        &server,
+        ADMIN,
+        &json!({"name": "2fa", "config": {"methods": ["read"]}, "require_api_token_auth": true}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
     Guarded {
         id: str_of(&created, "id").to_owned(),
         url: str_of(&created, "url").to_owned(),
