@@ -3,6 +3,7 @@
 pub mod access;
 pub mod admin;
 pub mod catalog;
+pub mod console;
 pub mod mcp;
 pub mod runtime;
 pub mod serve;

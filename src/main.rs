@@ -204,6 +204,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 "  claude mcp add --transport http malomo {}",
                 server.mcp_url
             );
+            println!(
+                "Console (one-time sign-in link, valid 10 minutes): {}",
+                server.console_link
+            );
             let stop = server.shutdown_token();
             tokio::spawn(async move {
                 serve::shutdown_signal().await;

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::ToolFilter;
 use crate::catalog::INTEGRATION;
+use crate::console::{Console, ConsoleOptions, SessionLimits};
 use crate::mcp::http::{self, HttpOptions};
 use crate::mcp::{McpHandler, Scope, Shared};
 use crate::runtime::{Account, CursorCodec, Runtime};
@@ -89,6 +90,9 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The MCP URL of the `default` server provisioned at start.
     pub mcp_url: String,
+    /// A one-time console sign-in link (works once, for ten minutes).
+    pub console_link: String,
+    pub console: Console,
     pub store: Store,
     pub account_id: String,
     shutdown: CancellationToken,
@@ -172,7 +176,17 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
     let mcp_url = format!("{}/mcp/{}", http_options.public_url, created.token);
 
     let shutdown = CancellationToken::new();
-    let app = http::app(shared, store.clone(), http_options, shutdown.clone());
+    let console = Console::new(
+        store.clone(),
+        ConsoleOptions {
+            public_url: http_options.public_url.clone(),
+            allowed_hosts: http_options.allowed_hosts.clone(),
+            limits: SessionLimits::default(),
+        },
+    )?;
+    let console_link = console.sign_in_link();
+    let app =
+        http::app(shared, store.clone(), http_options, shutdown.clone()).merge(console.router());
     let sweeper = crate::store::spawn_sweeper(store.clone(), Duration::from_secs(15));
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
@@ -182,6 +196,8 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
+        // Peer addresses let the console slow down failed sign-ins per client.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await;
@@ -192,6 +208,8 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
     Ok(RunningServer {
         addr,
         mcp_url,
+        console_link,
+        console,
         store,
         account_id,
         shutdown,

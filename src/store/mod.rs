@@ -30,7 +30,8 @@ pub use crypto::{MASTER_KEY_ENV, key_file_path, mask_key};
 pub use sqlite::SqliteBackend;
 pub use sweeper::spawn_sweeper;
 
-use crypto::{MasterKey, new_token, token_hash};
+use crypto::MasterKey;
+pub(crate) use crypto::{new_token, token_hash};
 
 /// Why a store operation was refused.
 #[derive(Debug, thiserror::Error)]
