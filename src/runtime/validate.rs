@@ -29,7 +29,12 @@ impl ArgumentValidator {
         self.compiled.get_or_init(|| {
             let schema: Value = serde_json::from_str(tool.input_schema)
                 .map_err(|e| format!("input schema of `{}` is not JSON: {e}", tool.name))?;
-            jsonschema::draft202012::new(&schema)
+            // `format` is only an annotation in 2020-12 unless asked for:
+            // the specs declare it (email, uri) because the upstream needs
+            // it, so it is asserted.
+            jsonschema::draft202012::options()
+                .should_validate_formats(true)
+                .build(&schema)
                 .map_err(|e| format!("input schema of `{}` is invalid: {e}", tool.name))
         })
     }
@@ -62,7 +67,20 @@ fn describe(error: &jsonschema::ValidationError<'_>) -> String {
         .map(|s| s.replace("~1", "/").replace("~0", "~"))
         .collect::<Vec<_>>()
         .join(".");
-    let message = error.to_string();
+    let message = match error.kind() {
+        jsonschema::error::ValidationErrorKind::Format { format } => format!(
+            "{} is not a valid {} (JSON Schema format `{format}`)",
+            error.instance(),
+            match format.as_str() {
+                "email" => "email address",
+                "uri" => "absolute URI, e.g. https://example.com/path",
+                "date-time" => "RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z",
+                "uuid" => "UUID",
+                other => other,
+            }
+        ),
+        _ => error.to_string(),
+    };
     if field.is_empty() {
         // Errors about the whole object (a missing or unknown property)
         // already name the property in the message.

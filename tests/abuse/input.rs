@@ -1,4 +1,5 @@
-//! Hostile tool input: path arguments that try to leave their template.
+//! Hostile tool input: path arguments that try to leave their template,
+//! values that break their declared `format`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -214,4 +215,40 @@ fn any_path_argument_is_exactly_one_segment_or_no_request() {
         sent.get() > 0,
         "no generated value ever reached the upstream"
     );
+}
+
+#[tokio::test]
+async fn values_that_break_their_format_reach_no_upstream() {
+    let upstream = RecordingUpstream::start().await;
+    let server = start_server_with(upstream.upstream(), None).await;
+    let client = stateless_client(server.url()).await;
+    for (tool, field, arguments) in [
+        (
+            "list_all_malomo_orders",
+            "customer_email",
+            json!({"customer_email": "not-an-email"}),
+        ),
+        (
+            "create_a_malomo_webhook",
+            "url",
+            json!({"url": "not a url", "topic": "order.created"}),
+        ),
+    ] {
+        let error = tool_error(&client, tool, arguments.clone()).await;
+        assert!(
+            error.contains(&format!("`{field}`")) && error.contains("format"),
+            "{tool}({arguments}): {error}"
+        );
+        assert_eq!(upstream.take(), Vec::<String>::new(), "{tool}({arguments})");
+    }
+    // Well-formed values still go through.
+    call(
+        &client,
+        "list_all_malomo_orders",
+        json!({"customer_email": "sarah@example.com"}),
+    )
+    .await;
+    assert_eq!(upstream.take().len(), 1);
+    let _ = client.cancel().await;
+    server.server.shutdown().await;
 }
