@@ -210,9 +210,10 @@ impl RateLimit {
                     .map(|v| v.ceil() as u64)
             })
         };
-        let now = std::time::SystemTime::now()
+        let now_exact = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+            .map_or(0.0, |d| d.as_secs_f64());
+        let now = now_exact as u64;
         // X-RateLimit-Reset is a Unix time with some APIs and a delay with
         // others: anything past 2001 is taken as a time.
         let reset = num(&["ratelimit-reset", "x-ratelimit-reset"]).map(|r| {
@@ -222,7 +223,13 @@ impl RateLimit {
                 r
             }
         });
-        let retry_after = num(&["retry-after"]);
+        // Retry-After is either seconds or an HTTP date (RFC 9110 10.2.3).
+        let retry_after = num(&["retry-after"]).or_else(|| {
+            let text = headers.get("retry-after")?.to_str().ok()?;
+            let at = httpdate::parse_http_date(text.trim()).ok()?;
+            let wait = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64() - now_exact;
+            Some(wait.max(0.0).ceil() as u64)
+        });
         Self {
             limit: num(&["ratelimit-limit", "x-ratelimit-limit"]),
             remaining: num(&["ratelimit-remaining", "x-ratelimit-remaining"]),
@@ -294,6 +301,30 @@ mod tests {
             (rl.limit, rl.reset, rl.retry_after),
             (None, Some(3), Some(3))
         );
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date_becomes_seconds() {
+        let in_30s = std::time::SystemTime::now() + Duration::from_secs(30);
+        let rl = RateLimit::from_headers(&headers(&[(
+            "retry-after",
+            &httpdate::fmt_http_date(in_30s),
+        )]));
+        assert!(
+            rl.retry_after.is_some_and(|s| (29..=31).contains(&s)),
+            "{rl:?}"
+        );
+        assert_eq!(rl.reset, rl.retry_after);
+        // A date in the past means now, in both accepted date forms.
+        for past in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+        ] {
+            let rl = RateLimit::from_headers(&headers(&[("retry-after", past)]));
+            assert_eq!(rl.retry_after, Some(0), "{past}");
+        }
+        let rl = RateLimit::from_headers(&headers(&[("retry-after", "soon")]));
+        assert_eq!(rl.retry_after, None);
     }
 
     #[test]
