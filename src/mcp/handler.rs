@@ -277,6 +277,26 @@ impl ServerHandler for McpHandler {
             .map(Into::into)
     }
 
+    /// A request for a known method lands here when its params do not fit
+    /// the method's type: that is `-32602` naming the part at fault, not
+    /// rmcp's default "method not found".
+    async fn on_custom_request(
+        &self,
+        request: rmcp::model::CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CustomResult, McpError> {
+        Err(
+            super::malformed::invalid_params(&request.method, request.params.as_ref())
+                .unwrap_or_else(|| {
+                    McpError::new(
+                        rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+                        request.method,
+                        None,
+                    )
+                }),
+        )
+    }
+
     /// Accepted so that clients that set a level work; the server sends no
     /// log notifications (its logs go to its own output, never to clients).
     #[allow(deprecated)]

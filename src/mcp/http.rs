@@ -230,26 +230,28 @@ async fn mcp_entry(
     // token, so neither goes past this point.
     request.headers_mut().remove(header::AUTHORIZATION);
     *request.uri_mut() = axum::http::Uri::from_static("/mcp");
-    if inline::eligible(
-        request.method(),
-        request.headers(),
-        state.options.host_policy(),
-    ) {
+    if let Some(is_inline) = json_post(&request, state.options.host_policy()) {
         let (parts, body) = request.into_parts();
-        // `eligible` saw a Content-Length within the limit.
         let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
             Ok(body) => body,
             Err(_) => {
                 return json_error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    "could not read the request body",
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "could not read a request body within 1 MiB",
                 );
             }
         };
-        if let Some(response) = inline::answer(&state.handler, &scope, &parts.headers, &body).await
+        if is_inline
+            && let Some(response) =
+                inline::answer(&state.handler, &scope, &parts.headers, &body).await
         {
             return response;
+        }
+        // rmcp would answer a body that is not JSON-RPC with 415, which is
+        // for a wrong Content-Type.
+        if let Err(refusal) = super::malformed::parse_message(&body) {
+            return refusal.into_response();
         }
         request = Request::from_parts(parts, Body::from(body));
     }
@@ -270,6 +272,22 @@ async fn mcp_entry(
         rate_limit_headers(&mut parts.headers, rl);
     }
     Response::from_parts(parts, Body::new(body))
+}
+
+/// For a POST with a JSON body (whose body is read here, to answer what is
+/// not JSON-RPC with the right error): whether it may take the in-line
+/// path. `None` leaves the request as it is to rmcp.
+fn json_post(request: &Request, policy: super::guard::HostPolicy<'_>) -> Option<bool> {
+    let json = request.method() == axum::http::Method::POST
+        && request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+        // A refused Host or Origin is rmcp's 403 before anything is read.
+        && policy.check(request.headers()).is_ok();
+    json.then(|| inline::eligible(request.method(), request.headers(), policy))
 }
 
 async fn legacy_sse_entry(

@@ -180,15 +180,9 @@ impl LegacySessions {
         let Some(sender) = sender else {
             return (StatusCode::NOT_FOUND, "unknown session").into_response();
         };
-        let message: ClientJsonRpcMessage = match serde_json::from_slice(body) {
+        let message = match super::malformed::parse_message(body) {
             Ok(m) => m,
-            Err(e) => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    format!("not a JSON-RPC message: {e}"),
-                )
-                    .into_response();
-            }
+            Err(refusal) => return refusal.into_response(),
         };
         match sender.send(message).await {
             Ok(()) => (StatusCode::ACCEPTED, "Accepted").into_response(),

@@ -5,6 +5,7 @@ pub mod handler;
 pub mod http;
 mod inline;
 mod legacy_sse;
+mod malformed;
 pub mod prompts;
 
 pub use handler::{McpHandler, Scope, Shared};

@@ -225,7 +225,7 @@ impl Runtime {
                     return Err(format!(
                         "{} answered a list request with {}, not a list",
                         INTEGRATION.title,
-                        kind(&other)
+                        json_kind(&other)
                     ));
                 }
             };
@@ -271,7 +271,8 @@ impl Runtime {
     }
 }
 
-fn kind(value: &Value) -> &'static str {
+/// What a JSON value is, as an error message says it ("an array").
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
