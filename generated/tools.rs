@@ -6,11 +6,46 @@ pub static INTEGRATION: Integration = Integration {
     headers: &[("Accept", "application/vnd.malomo+json; version=2")],
     auth_scheme: "Bearer",
 };
+pub static INSTRUCTIONS: &[Paragraph] = &[
+    Paragraph {
+        text: "Tools for the Malomo API. List tools return `{items, next_cursor}`: pass `next_cursor` back unchanged to get the next page. When Malomo rate-limits a call, the tool error carries `retry_after` (seconds): wait that long before retrying.",
+        mentions: &[],
+    },
+    Paragraph {
+        text: "Orders carry their shipments, with each shipment's carrier, tracking code and status. `list_all_malomo_orders` with `customer_email` finds a customer's orders, newest first.",
+        mentions: &["list_all_malomo_orders"],
+    },
+    Paragraph {
+        text: "`list_all_malomo_order_events` gives an order's timeline: every tracking update, issue and return.",
+        mentions: &["list_all_malomo_order_events"],
+    },
+    Paragraph {
+        text: "To add one shipment to an order and keep the others, use `add_a_malomo_order_shipment`.",
+        mentions: &["add_a_malomo_order_shipment"],
+    },
+    Paragraph {
+        text: "To remove one shipment from an order and keep the others, use `remove_a_malomo_order_shipment`.",
+        mentions: &["remove_a_malomo_order_shipment"],
+    },
+    Paragraph {
+        text: "`update_a_malomo_order_by_id` with `shipments` replaces the order's whole shipment list: Malomo deletes every shipment left out, and this server refuses such an update unless `remove_missing_shipments: true`.",
+        mentions: &["update_a_malomo_order_by_id"],
+    },
+];
 pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "add_a_malomo_order_shipment",
         title: "Add a shipment to an order",
-        description: "Add one shipment (carrier and tracking code) to an order without touching its other shipments. Does nothing if the order already has that pair.\n\nSafe alternative to a full-list update: reads the order with `get_single_malomo_order_by_id`, adds the element identified by (carrier, tracking_code) to `shipments` unless it is already there, and writes the whole list back with `update_a_malomo_order_by_id`, keeping every other element. A concurrent change between read and write is detected, never overwritten.",
+        description: &[
+            Paragraph {
+                text: "Add one shipment (carrier and tracking code) to an order without touching its other shipments. Does nothing if the order already has that pair.",
+                mentions: &[],
+            },
+            Paragraph {
+                text: "Safe alternative to a full-list update: reads the order, adds the element identified by (carrier, tracking_code) to `shipments` unless it is already there, and writes the whole list back, keeping every other element. The list is read again just before the write, and the call starts over once, or stops without writing, if it changed; but the write itself cannot be conditional (Malomo has no conditional write), so a change that lands between that last read and the write can be overwritten.",
+                mentions: &[],
+            },
+        ],
         resource: "orders",
         method: "add_shipment",
         class: MethodClass::Write,
@@ -61,7 +96,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "create_a_malomo_customer",
         title: "Create a customer",
-        description: "Create a customer record.",
+        description: &[
+            Paragraph {
+                text: "Create a customer record.",
+                mentions: &[],
+            },
+        ],
         resource: "customers",
         method: "create",
         class: MethodClass::Write,
@@ -109,7 +149,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "create_a_malomo_order",
         title: "Create an order",
-        description: "Create an order in Malomo so that its shipments are tracked. Give the merchant's `alternate_id` and `number`, the customer's `email`, and the shipments as (carrier, tracking_code) pairs.",
+        description: &[
+            Paragraph {
+                text: "Create an order in Malomo so that its shipments are tracked. Give the merchant's `alternate_id` and `number`, the customer's `email`, and the shipments as (carrier, tracking_code) pairs.",
+                mentions: &[],
+            },
+        ],
         resource: "orders",
         method: "create",
         class: MethodClass::Write,
@@ -169,7 +214,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "create_a_malomo_order_event",
         title: "Add an event to an order",
-        description: "Add an event to an order's timeline, e.g. a note from customer support.",
+        description: &[
+            Paragraph {
+                text: "Add an event to an order's timeline, e.g. a note from customer support.",
+                mentions: &[],
+            },
+        ],
         resource: "order_events",
         method: "create",
         class: MethodClass::Write,
@@ -229,7 +279,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "create_a_malomo_return",
         title: "Create a return",
-        description: "Open a return for an order, optionally with its return shipments as (carrier, tracking_code) pairs.",
+        description: &[
+            Paragraph {
+                text: "Open a return for an order, optionally with its return shipments as (carrier, tracking_code) pairs.",
+                mentions: &[],
+            },
+        ],
         resource: "returns",
         method: "create",
         class: MethodClass::Write,
@@ -277,7 +332,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "create_a_malomo_webhook",
         title: "Create a webhook",
-        description: "Subscribe a URL to one topic: Malomo POSTs a JSON payload there whenever the topic fires, retrying failed deliveries with backoff for up to 24 hours. `shipment.exception` fires when a shipment hits failure, error, return_to_sender or cancelled.",
+        description: &[
+            Paragraph {
+                text: "Subscribe a URL to one topic: Malomo POSTs a JSON payload there whenever the topic fires, retrying failed deliveries with backoff for up to 24 hours. `shipment.exception` fires when a shipment hits failure, error, return_to_sender or cancelled.",
+                mentions: &[],
+            },
+        ],
         resource: "webhooks",
         method: "create",
         class: MethodClass::Write,
@@ -325,7 +385,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "delete_a_malomo_customer_by_id",
         title: "Delete a customer",
-        description: "Delete a customer record. This cannot be undone.",
+        description: &[
+            Paragraph {
+                text: "Delete a customer record. This cannot be undone.",
+                mentions: &[],
+            },
+        ],
         resource: "customers",
         method: "delete",
         class: MethodClass::Write,
@@ -355,7 +420,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "delete_a_malomo_order_by_id",
         title: "Delete an order",
-        description: "Delete an order and stop tracking its shipments. This cannot be undone.",
+        description: &[
+            Paragraph {
+                text: "Delete an order and stop tracking its shipments. This cannot be undone.",
+                mentions: &[],
+            },
+        ],
         resource: "orders",
         method: "delete",
         class: MethodClass::Write,
@@ -385,7 +455,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "delete_a_malomo_webhook_by_id",
         title: "Delete a webhook",
-        description: "Delete a webhook subscription; deliveries stop at once.",
+        description: &[
+            Paragraph {
+                text: "Delete a webhook subscription; deliveries stop at once.",
+                mentions: &[],
+            },
+        ],
         resource: "webhooks",
         method: "delete",
         class: MethodClass::Write,
@@ -415,7 +490,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "get_current_malomo_account",
         title: "Get the current account",
-        description: "Get the Malomo account that the configured API key belongs to. Useful to check which store you are working on.",
+        description: &[
+            Paragraph {
+                text: "Get the Malomo account that the configured API key belongs to. Useful to check which store you are working on.",
+                mentions: &[],
+            },
+        ],
         resource: "accounts",
         method: "get",
         class: MethodClass::Read,
@@ -438,7 +518,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "get_single_malomo_customer_by_id",
         title: "Get a customer",
-        description: "Get one customer by Malomo id: email, name and phone number.",
+        description: &[
+            Paragraph {
+                text: "Get one customer by Malomo id: email, name and phone number.",
+                mentions: &[],
+            },
+        ],
         resource: "customers",
         method: "get",
         class: MethodClass::Read,
@@ -468,7 +553,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "get_single_malomo_order_by_id",
         title: "Get an order",
-        description: "Get one order by its Malomo id, with its customer and every shipment's carrier, tracking code, status, estimated delivery and scan events.",
+        description: &[
+            Paragraph {
+                text: "Get one order by its Malomo id, with its customer and every shipment's carrier, tracking code, status, estimated delivery and scan events.",
+                mentions: &[],
+            },
+        ],
         resource: "orders",
         method: "get",
         class: MethodClass::Read,
@@ -498,7 +588,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "get_single_malomo_orders_by_alternate_id_by_id",
         title: "Find an order by alternate id",
-        description: "Find the one order whose alternate id (the merchant platform's order id, e.g. the Shopify order id) matches. Fails with 404 when none does.",
+        description: &[
+            Paragraph {
+                text: "Find the one order whose alternate id (the merchant platform's order id, e.g. the Shopify order id) matches. Fails with 404 when none does.",
+                mentions: &[],
+            },
+        ],
         resource: "orders_by_alternate_id",
         method: "get",
         class: MethodClass::Read,
@@ -528,7 +623,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "get_single_malomo_orders_by_number_by_id",
         title: "Find an order by number and email",
-        description: "Find an order by the order number the customer sees together with the customer's email address (both are required). Fails with 404 when none matches.",
+        description: &[
+            Paragraph {
+                text: "Find an order by the order number the customer sees together with the customer's email address (both are required). Fails with 404 when none matches.",
+                mentions: &[],
+            },
+        ],
         resource: "orders_by_number",
         method: "get",
         class: MethodClass::Read,
@@ -564,7 +664,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "get_single_malomo_orders_by_tracking_code_by_id",
         title: "Find an order by tracking code",
-        description: "Find the order that has a shipment with this carrier tracking code, e.g. when a customer quotes their tracking number. Fails with 404 when none does.",
+        description: &[
+            Paragraph {
+                text: "Find the order that has a shipment with this carrier tracking code, e.g. when a customer quotes their tracking number. Fails with 404 when none does.",
+                mentions: &[],
+            },
+        ],
         resource: "orders_by_tracking_code",
         method: "get",
         class: MethodClass::Read,
@@ -594,7 +699,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "get_single_malomo_return_by_id",
         title: "Get a return",
-        description: "Get one return by id, with its status and return shipments.",
+        description: &[
+            Paragraph {
+                text: "Get one return by id, with its status and return shipments.",
+                mentions: &[],
+            },
+        ],
         resource: "returns",
         method: "get",
         class: MethodClass::Read,
@@ -624,7 +734,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "get_single_malomo_returns_by_alternate_id_by_id",
         title: "Find a return by alternate id",
-        description: "Find the one return whose alternate id (the merchant platform's return id) matches. Fails with 404 when none does.",
+        description: &[
+            Paragraph {
+                text: "Find the one return whose alternate id (the merchant platform's return id) matches. Fails with 404 when none does.",
+                mentions: &[],
+            },
+        ],
         resource: "returns_by_alternate_id",
         method: "get",
         class: MethodClass::Read,
@@ -654,7 +769,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "get_single_malomo_webhook_by_id",
         title: "Get a webhook",
-        description: "Get one webhook subscription by id.",
+        description: &[
+            Paragraph {
+                text: "Get one webhook subscription by id.",
+                mentions: &[],
+            },
+        ],
         resource: "webhooks",
         method: "get",
         class: MethodClass::Read,
@@ -684,7 +804,16 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "list_all_malomo_customer_events",
         title: "List a customer's events",
-        description: "List a customer's timeline across all their orders, newest first.\n\nReturns one page as {\"items\": [...], \"next_cursor\": \"...\"}. When next_cursor is not null, more results exist: call this tool again with the same filters and pass next_cursor back unchanged (it is opaque; do not edit, decode or invent it). next_cursor is null on the last page.",
+        description: &[
+            Paragraph {
+                text: "List a customer's timeline across all their orders, newest first.",
+                mentions: &[],
+            },
+            Paragraph {
+                text: "Returns one page as {\"items\": [...], \"next_cursor\": \"...\"}. When next_cursor is not null, more results exist: call this tool again with the same filters and pass next_cursor back unchanged (it is opaque; do not edit, decode or invent it). next_cursor is null on the last page.",
+                mentions: &[],
+            },
+        ],
         resource: "customer_events",
         method: "list",
         class: MethodClass::Read,
@@ -733,7 +862,16 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "list_all_malomo_customers",
         title: "List customers",
-        description: "List the merchant's customers, newest first.\n\nReturns one page as {\"items\": [...], \"next_cursor\": \"...\"}. When next_cursor is not null, more results exist: call this tool again with the same filters and pass next_cursor back unchanged (it is opaque; do not edit, decode or invent it). next_cursor is null on the last page.",
+        description: &[
+            Paragraph {
+                text: "List the merchant's customers, newest first.",
+                mentions: &[],
+            },
+            Paragraph {
+                text: "Returns one page as {\"items\": [...], \"next_cursor\": \"...\"}. When next_cursor is not null, more results exist: call this tool again with the same filters and pass next_cursor back unchanged (it is opaque; do not edit, decode or invent it). next_cursor is null on the last page.",
+                mentions: &[],
+            },
+        ],
         resource: "customers",
         method: "list",
         class: MethodClass::Read,
@@ -776,7 +914,16 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "list_all_malomo_order_events",
         title: "List an order's events",
-        description: "List an order's timeline, newest first: order created and fulfilled, shipments created, every tracking update received (with the carrier status), issues and returns.\n\nReturns one page as {\"items\": [...], \"next_cursor\": \"...\"}. When next_cursor is not null, more results exist: call this tool again with the same filters and pass next_cursor back unchanged (it is opaque; do not edit, decode or invent it). next_cursor is null on the last page.",
+        description: &[
+            Paragraph {
+                text: "List an order's timeline, newest first: order created and fulfilled, shipments created, every tracking update received (with the carrier status), issues and returns.",
+                mentions: &[],
+            },
+            Paragraph {
+                text: "Returns one page as {\"items\": [...], \"next_cursor\": \"...\"}. When next_cursor is not null, more results exist: call this tool again with the same filters and pass next_cursor back unchanged (it is opaque; do not edit, decode or invent it). next_cursor is null on the last page.",
+                mentions: &[],
+            },
+        ],
         resource: "order_events",
         method: "list",
         class: MethodClass::Read,
@@ -825,7 +972,16 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "list_all_malomo_orders",
         title: "List orders",
-        description: "List the merchant's orders, newest first, or find orders by one of the filters. Filter by `customer_email` to find a customer's orders when they write in from an email address; `alternate_id` (the store's order id), `tracking_code`, or `number` together with `customer_email` find one order.\n\nReturns one page as {\"items\": [...], \"next_cursor\": \"...\"}. When next_cursor is not null, more results exist: call this tool again with the same filters and pass next_cursor back unchanged (it is opaque; do not edit, decode or invent it). next_cursor is null on the last page.",
+        description: &[
+            Paragraph {
+                text: "List the merchant's orders, newest first, or find orders by one of the filters. Filter by `customer_email` to find a customer's orders when they write in from an email address; `alternate_id` (the store's order id), `tracking_code`, or `number` together with `customer_email` find one order.",
+                mentions: &[],
+            },
+            Paragraph {
+                text: "Returns one page as {\"items\": [...], \"next_cursor\": \"...\"}. When next_cursor is not null, more results exist: call this tool again with the same filters and pass next_cursor back unchanged (it is opaque; do not edit, decode or invent it). next_cursor is null on the last page.",
+                mentions: &[],
+            },
+        ],
         resource: "orders",
         method: "list",
         class: MethodClass::Read,
@@ -892,7 +1048,16 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "list_all_malomo_returns",
         title: "List returns",
-        description: "List the merchant's returns, newest first.\n\nReturns one page as {\"items\": [...], \"next_cursor\": \"...\"}. When next_cursor is not null, more results exist: call this tool again with the same filters and pass next_cursor back unchanged (it is opaque; do not edit, decode or invent it). next_cursor is null on the last page.",
+        description: &[
+            Paragraph {
+                text: "List the merchant's returns, newest first.",
+                mentions: &[],
+            },
+            Paragraph {
+                text: "Returns one page as {\"items\": [...], \"next_cursor\": \"...\"}. When next_cursor is not null, more results exist: call this tool again with the same filters and pass next_cursor back unchanged (it is opaque; do not edit, decode or invent it). next_cursor is null on the last page.",
+                mentions: &[],
+            },
+        ],
         resource: "returns",
         method: "list",
         class: MethodClass::Read,
@@ -935,7 +1100,16 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "list_all_malomo_webhooks",
         title: "List webhooks",
-        description: "List the account's webhook subscriptions (URL, topic, active). Check here before creating one, so as not to subscribe the same URL and topic twice.\n\nReturns one page as {\"items\": [...], \"next_cursor\": \"...\"}. When next_cursor is not null, more results exist: call this tool again with the same filters and pass next_cursor back unchanged (it is opaque; do not edit, decode or invent it). next_cursor is null on the last page.",
+        description: &[
+            Paragraph {
+                text: "List the account's webhook subscriptions (URL, topic, active). Check here before creating one, so as not to subscribe the same URL and topic twice.",
+                mentions: &[],
+            },
+            Paragraph {
+                text: "Returns one page as {\"items\": [...], \"next_cursor\": \"...\"}. When next_cursor is not null, more results exist: call this tool again with the same filters and pass next_cursor back unchanged (it is opaque; do not edit, decode or invent it). next_cursor is null on the last page.",
+                mentions: &[],
+            },
+        ],
         resource: "webhooks",
         method: "list",
         class: MethodClass::Read,
@@ -978,7 +1152,16 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "remove_a_malomo_order_shipment",
         title: "Remove a shipment from an order",
-        description: "Remove exactly one shipment (carrier and tracking code) from an order, keeping all its other shipments. The removed shipment's tracking history is deleted.\n\nSafe alternative to a full-list update: reads the order with `get_single_malomo_order_by_id`, removes exactly the element identified by (carrier, tracking_code) from `shipments`, and writes the whole list back with `update_a_malomo_order_by_id`, keeping every other element. A concurrent change between read and write is detected, never overwritten.",
+        description: &[
+            Paragraph {
+                text: "Remove exactly one shipment (carrier and tracking code) from an order, keeping all its other shipments. The removed shipment's tracking history is deleted.",
+                mentions: &[],
+            },
+            Paragraph {
+                text: "Safe alternative to a full-list update: reads the order, removes exactly the element identified by (carrier, tracking_code) from `shipments`, and writes the whole list back, keeping every other element. The list is read again just before the write, and the call starts over once, or stops without writing, if it changed; but the write itself cannot be conditional (Malomo has no conditional write), so a change that lands between that last read and the write can be overwritten.",
+                mentions: &[],
+            },
+        ],
         resource: "orders",
         method: "remove_shipment",
         class: MethodClass::Write,
@@ -1029,7 +1212,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "update_a_malomo_customer_by_id",
         title: "Update a customer",
-        description: "Change a customer's email, name or phone number. Fields you omit stay as they are.",
+        description: &[
+            Paragraph {
+                text: "Change a customer's email, name or phone number. Fields you omit stay as they are.",
+                mentions: &[],
+            },
+        ],
         resource: "customers",
         method: "update",
         class: MethodClass::Write,
@@ -1083,7 +1271,32 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "update_a_malomo_order_by_id",
         title: "Update an order",
-        description: "Change an order's alternate_id, number, email, customer, meta or shipments. Fields you omit stay as they are; `customer: null` removes the customer. To add or remove a single shipment, prefer `add_a_malomo_order_shipment` and `remove_a_malomo_order_shipment`.\n\nWARNING: sending `shipments` replaces the order's whole `shipments` list. Every element whose (carrier, tracking_code) is missing from the list you send is deleted upstream, with its history. To keep existing elements, send the full list: read the order first with `get_single_malomo_order_by_id` and include every current element. This server checks: if elements would be dropped, the call is refused and names them, unless you pass `remove_missing_shipments: true` to confirm the deletion. Omit `shipments` entirely to leave it untouched.\n\nWarning: Malomo deletes every shipment that is missing from `shipments`, with its tracking history; sending only a new shipment erases all the others.",
+        description: &[
+            Paragraph {
+                text: "Change an order's alternate_id, number, email, customer, meta or shipments. Fields you omit stay as they are; `customer: null` removes the customer.",
+                mentions: &[],
+            },
+            Paragraph {
+                text: "To add a single shipment, prefer `add_a_malomo_order_shipment`: it keeps the other shipments.",
+                mentions: &["add_a_malomo_order_shipment"],
+            },
+            Paragraph {
+                text: "To remove a single shipment, prefer `remove_a_malomo_order_shipment`: it keeps the other shipments.",
+                mentions: &["remove_a_malomo_order_shipment"],
+            },
+            Paragraph {
+                text: "WARNING: sending `shipments` replaces the order's whole `shipments` list. Every element whose (carrier, tracking_code) is missing from the list you send is deleted upstream, with its history. To keep existing elements, send the full list: every current element plus your change. This server checks: if elements would be dropped, the call is refused and names them, unless you pass `remove_missing_shipments: true` to confirm the deletion. Omit `shipments` entirely to leave it untouched.",
+                mentions: &[],
+            },
+            Paragraph {
+                text: "`get_single_malomo_order_by_id` returns the order's current `shipments`.",
+                mentions: &["get_single_malomo_order_by_id"],
+            },
+            Paragraph {
+                text: "Warning: Malomo deletes every shipment that is missing from `shipments`, with its tracking history; sending only a new shipment erases all the others.",
+                mentions: &[],
+            },
+        ],
         resource: "orders",
         method: "update",
         class: MethodClass::Write,
@@ -1162,7 +1375,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "update_a_malomo_return_by_id",
         title: "Update a return",
-        description: "Change a return's alternate id, status or shipments. Fields you omit stay as they are.",
+        description: &[
+            Paragraph {
+                text: "Change a return's alternate id, status or shipments. Fields you omit stay as they are.",
+                mentions: &[],
+            },
+        ],
         resource: "returns",
         method: "update",
         class: MethodClass::Write,
@@ -1210,7 +1428,12 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "update_a_malomo_webhook_by_id",
         title: "Update a webhook",
-        description: "Change a webhook's URL or turn it on or off. The topic cannot change: create a new webhook instead.",
+        description: &[
+            Paragraph {
+                text: "Change a webhook's URL or turn it on or off. The topic cannot change: create a new webhook instead.",
+                mentions: &[],
+            },
+        ],
         resource: "webhooks",
         method: "update",
         class: MethodClass::Write,

@@ -79,6 +79,12 @@ impl ToolFilter {
         method_ok && tags_ok
     }
 
+    /// Whether the tool named `name` is in the table and passes: what a
+    /// text this server sends may name.
+    pub fn shows(&self, name: &str) -> bool {
+        catalog::tool(name).is_some_and(|t| self.allows(t))
+    }
+
     /// Validates against the generated table ([`catalog::TOOLS`]).
     pub fn validate(&self) -> Result<(), FilterError> {
         self.validate_against(catalog::TOOLS)
@@ -168,7 +174,7 @@ pub(crate) mod tests {
         ToolDef {
             name,
             title: name,
-            description: "",
+            description: &[],
             resource: "orders",
             method,
             class,

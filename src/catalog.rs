@@ -144,12 +144,38 @@ pub enum MergeOp {
     Remove,
 }
 
+/// One paragraph of text a model reads, with the tools it names.
+#[derive(Debug, Clone, Copy)]
+pub struct Paragraph {
+    pub text: &'static str,
+    /// Tools named in `text` (other than the tool it describes): the
+    /// paragraph is shown only where all of them are shown.
+    pub mentions: &'static [&'static str],
+}
+
+/// The paragraphs of `text` that name only tools `shown` accepts, joined by
+/// blank lines: what a server whose filter shows exactly those tools may
+/// send a model.
+pub fn render_text(text: &[Paragraph], shown: impl Fn(&str) -> bool) -> String {
+    text.iter()
+        .filter(|p| p.mentions.iter().all(|m| shown(m)))
+        .map(|p| p.text)
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// The whole of `text`, as an unfiltered server sends it.
+pub fn full_text(text: &[Paragraph]) -> String {
+    render_text(text, |_| true)
+}
+
 /// One generated MCP tool.
 #[derive(Debug, Clone, Copy)]
 pub struct ToolDef {
     pub name: &'static str,
     pub title: &'static str,
-    pub description: &'static str,
+    /// The description as paragraphs; see [`render_text`].
+    pub description: &'static [Paragraph],
     /// Spec resource (e.g. `orders`) and method (e.g. `list`, `add_shipment`).
     pub resource: &'static str,
     pub method: &'static str,

@@ -254,7 +254,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if args.json {
                 let objects = tools
                     .iter()
-                    .map(|t| mcp_tool(t))
+                    .map(|t| mcp_tool(t, &filter))
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 println!("{}", serde_json::to_string_pretty(&objects)?);
             } else {

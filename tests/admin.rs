@@ -28,7 +28,7 @@ const fn tool(
     ToolDef {
         name,
         title: name,
-        description: "",
+        description: &[],
         resource: "orders",
         method,
         class,

@@ -1,11 +1,17 @@
 //! Server filters mean what users think: the method classes follow what a
-//! tool does upstream, over every combination a server can be given.
+//! tool does upstream, and nothing a server sends a model names a tool it
+//! hides, over every combination a server can be given.
 
 mod support;
 
 use std::collections::BTreeSet;
 
+use malomo_mcp::access::ToolFilter;
 use malomo_mcp::catalog::{Behavior, HttpMethod, TOOLS, ToolDef, tool};
+use malomo_mcp::mcp::Shared;
+use malomo_mcp::mcp::handler::{description, instructions};
+use malomo_mcp::runtime::Runtime;
+use malomo_mcp::runtime::cursor::CursorCodec;
 use malomo_mcp::serve::Upstream;
 use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
@@ -220,6 +226,202 @@ async fn a_read_write_server_adds_a_shipment_and_keeps_the_others() {
     assert_eq!(pairs(&added), expected);
     let now = ok(&client, "get_single_malomo_order_by_id", json!({"id": id})).await;
     assert_eq!(pairs(&now), expected, "the earlier shipments are kept");
+    let _ = client.cancel().await;
+    server.server.shutdown().await;
+}
+
+/// Whether `text` names `tool` as a whole word.
+fn names(text: &str, tool: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(tool)
+        .any(|(at, _)| !text[..at].ends_with(word) && !text[at + tool.len()..].starts_with(word))
+}
+
+/// The tool names among `hidden` that `text` names.
+fn hidden_names_in(text: &str, hidden: &[&'static str]) -> Vec<&'static str> {
+    hidden.iter().copied().filter(|t| names(text, t)).collect()
+}
+
+/// Everything a server with `filter` sends a model, as (where, text).
+fn texts_sent(shared: &Shared, filter: &ToolFilter) -> Vec<(String, String)> {
+    let mut out = vec![("instructions".to_owned(), instructions(filter))];
+    for tool in shared.visible_tools(filter) {
+        out.push((
+            format!("tool {}", tool.name),
+            serde_json::to_string(&tool).expect("tool JSON"),
+        ));
+    }
+    for prompt in malomo_mcp::mcp::prompts::list(filter) {
+        out.push((
+            format!("prompt {}", prompt.name),
+            serde_json::to_string(&prompt).expect("prompt JSON"),
+        ));
+        let arguments: serde_json::Map<String, Value> = prompt
+            .arguments
+            .iter()
+            .flatten()
+            .map(|a| (a.name.clone(), json!("someone@example.com")))
+            .collect();
+        let rendered = malomo_mcp::mcp::prompts::get(filter, &prompt.name, Some(&arguments))
+            .expect("an offered prompt renders");
+        out.push((
+            format!("prompt {} text", prompt.name),
+            serde_json::to_string(&rendered).expect("prompt JSON"),
+        ));
+    }
+    out
+}
+
+fn shared() -> Shared {
+    let runtime = Runtime::new(
+        std::time::Duration::from_secs(1),
+        CursorCodec::new([7u8; 32]),
+    )
+    .expect("runtime");
+    Shared::new(runtime).expect("shared")
+}
+
+#[test]
+fn no_filter_combination_sends_a_text_naming_a_hidden_tool() {
+    let shared = shared();
+    let classes = subsets(&["read", "write", "custom"]);
+    let tags = subsets(&all_tags());
+    let mut servers = 0;
+    let mut trimmed = 0;
+    for methods in &classes {
+        for tags in &tags {
+            let filter = ToolFilter {
+                methods: methods.iter().map(|s| s.to_string()).collect(),
+                tags: tags.iter().map(|s| s.to_string()).collect(),
+            };
+            if filter.validate().is_err() {
+                continue; // refused at creation: no such server exists
+            }
+            servers += 1;
+            let hidden: Vec<&'static str> = TOOLS
+                .iter()
+                .filter(|t| !filter.allows(t))
+                .map(|t| t.name)
+                .collect();
+            for (place, text) in texts_sent(&shared, &filter) {
+                let named = hidden_names_in(&text, &hidden);
+                assert!(
+                    named.is_empty(),
+                    "methods {methods:?} tags {tags:?}: {place} names hidden {named:?}"
+                );
+            }
+            if instructions(&filter) != instructions(&ToolFilter::all()) {
+                trimmed += 1;
+            }
+        }
+    }
+    // Guards against a vacuous pass: most combinations make real servers,
+    // and many of them need text left out.
+    assert!(servers > 500, "{servers} servers checked");
+    assert!(trimmed > 100, "{trimmed} servers with trimmed instructions");
+}
+
+#[test]
+fn an_unfiltered_server_sends_every_paragraph() {
+    let all = ToolFilter::all();
+    let text = instructions(&all);
+    for name in [
+        "add_a_malomo_order_shipment",
+        "remove_a_malomo_order_shipment",
+        "update_a_malomo_order_by_id",
+        "list_all_malomo_orders",
+    ] {
+        assert!(names(&text, name), "instructions name {name}: {text}");
+    }
+    let update = tool("update_a_malomo_order_by_id").expect("tool");
+    let described = description(update, &all);
+    assert!(
+        names(&described, "add_a_malomo_order_shipment"),
+        "{described}"
+    );
+    assert!(described.contains("WARNING"), "{described}");
+    // Hiding the safe tools drops their paragraphs, never the warning.
+    let update_only = ToolFilter {
+        methods: vec!["update".into()],
+        tags: vec!["orders".into()],
+    };
+    let described = description(update, &update_only);
+    assert!(
+        !names(&described, "add_a_malomo_order_shipment"),
+        "{described}"
+    );
+    assert!(described.contains("WARNING"), "{described}");
+    assert!(
+        described.contains("remove_missing_shipments"),
+        "{described}"
+    );
+}
+
+#[test]
+fn the_shipment_tools_say_what_the_concurrency_check_does_not_cover() {
+    for name in [
+        "add_a_malomo_order_shipment",
+        "remove_a_malomo_order_shipment",
+    ] {
+        let text = description(tool(name).expect("tool"), &ToolFilter::all());
+        assert!(!text.contains("never overwritten"), "{name}: {text}");
+        assert!(text.contains("can be overwritten"), "{name}: {text}");
+        assert!(text.contains("no conditional write"), "{name}: {text}");
+    }
+}
+
+/// The handshake of a provisioned server carries its own instructions, and
+/// its tools/list its own descriptions.
+#[tokio::test]
+async fn a_server_sends_the_texts_of_its_own_scope() {
+    let server = admin_server().await;
+    let (_, created) = provision(&server, json!({"methods": ["read", "update"]})).await;
+    let client = handshake_client(str_of(&created, "url")).await;
+    let info = client.peer_info().expect("initialize answer");
+    let sent = info.instructions.clone().expect("instructions");
+    let filter = ToolFilter {
+        methods: vec!["read".into(), "update".into()],
+        tags: vec![],
+    };
+    assert_eq!(sent, instructions(&filter));
+    assert!(names(&sent, "update_a_malomo_order_by_id"), "{sent}");
+    assert!(!names(&sent, "add_a_malomo_order_shipment"), "{sent}");
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let update = tools
+        .iter()
+        .find(|t| t.name == "update_a_malomo_order_by_id")
+        .expect("update listed");
+    let text = update.description.as_deref().unwrap_or_default();
+    assert!(!names(text, "add_a_malomo_order_shipment"), "{text}");
+    assert!(names(text, "get_single_malomo_order_by_id"), "{text}");
+
+    // The refusal of a shipment-dropping update names no hidden tool either.
+    let orders = ok(
+        &client,
+        "list_all_malomo_orders",
+        json!({"customer_email": "sarah.smith@example.com"}),
+    )
+    .await;
+    let id = str_of(&orders["items"][0], "id").to_owned();
+    let refused = tool_error(
+        &client,
+        "update_a_malomo_order_by_id",
+        json!({"id": id, "shipments": [{"carrier": "fedex", "tracking_code": "FX1"}]}),
+    )
+    .await;
+    assert!(refused.contains("Refused"), "{refused}");
+    assert!(!names(&refused, "add_a_malomo_order_shipment"), "{refused}");
+    let _ = client.cancel().await;
+
+    let (_, created) = provision(&server, json!({"methods": ["read", "write"]})).await;
+    let client = handshake_client(str_of(&created, "url")).await;
+    let refused = tool_error(
+        &client,
+        "update_a_malomo_order_by_id",
+        json!({"id": id, "shipments": [{"carrier": "fedex", "tracking_code": "FX1"}]}),
+    )
+    .await;
+    assert!(names(&refused, "add_a_malomo_order_shipment"), "{refused}");
     let _ = client.cancel().await;
     server.server.shutdown().await;
 }

@@ -21,8 +21,17 @@ pub const DESCRIPTION: &str = "description.j2";
 pub const CONTROL_FIELD: &str = "control_field.j2";
 /// Template of `generated/TOOLS.md`.
 pub const TOOLS_MD: &str = "tools_md.j2";
+/// Template of the server `instructions`.
+pub const INSTRUCTIONS: &str = "instructions.j2";
 
-const REQUIRED: [&str; 5] = [TOOL_NAME, TITLE, DESCRIPTION, CONTROL_FIELD, TOOLS_MD];
+const REQUIRED: [&str; 6] = [
+    TOOL_NAME,
+    TITLE,
+    DESCRIPTION,
+    CONTROL_FIELD,
+    TOOLS_MD,
+    INSTRUCTIONS,
+];
 
 /// The loaded templates.
 pub struct Templates {
@@ -87,5 +96,13 @@ impl Templates {
         };
         let template = self.env.get_template(name).map_err(template_error)?;
         template.render(Serde(context)).map_err(template_error)
+    }
+
+    /// Renders `source`, a template written in a spec file, with `context`
+    /// under the same syntax and strictness; the error is minijinja's text.
+    pub fn render_str<C: Serialize>(&self, source: &str, context: &C) -> Result<String, String> {
+        self.env
+            .render_str(source, Serde(context))
+            .map_err(|e| format!("{e:#}"))
     }
 }

@@ -4,7 +4,9 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use crate::error::Error;
-use crate::model::{Behavior, Catalog, Class, Location, Pagination, Prompt, Route, Tool};
+use crate::model::{
+    Behavior, Catalog, Class, Location, Pagination, Paragraph, Prompt, Route, Tool,
+};
 use crate::spec::{HttpVerb, MergeOpSpec};
 
 /// The text of `tools.rs`, without the generated-file header line.
@@ -22,8 +24,9 @@ pub fn tools_rs(catalog: &Catalog) -> Result<String, Error> {
     let tools = catalog
         .tools
         .iter()
-        .map(tool)
+        .map(|t| tool(t, &catalog.paragraphs(&t.description, Some(&t.name))))
         .collect::<Result<Vec<_>, Error>>()?;
+    let instructions = text(&catalog.paragraphs(&catalog.instructions, None));
     let skipped = catalog.skipped.iter().map(|s| {
         let resource = lit(&s.resource);
         let method = lit(&s.method);
@@ -39,6 +42,7 @@ pub fn tools_rs(catalog: &Catalog) -> Result<String, Error> {
             headers: &[#(#headers),*],
             auth_scheme: #auth,
         };
+        pub static INSTRUCTIONS: &[Paragraph] = #instructions;
         pub static TOOLS: &[ToolDef] = &[#(#tools),*];
         pub static SKIPPED: &[SkippedMethod] = &[#(#skipped),*];
         pub static PROMPTS: &[PromptDef] = &[#(#prompts),*];
@@ -56,10 +60,20 @@ fn strs(items: &[String]) -> TokenStream {
     quote! { &[#(#items),*] }
 }
 
-fn tool(t: &Tool) -> Result<TokenStream, Error> {
+/// Paragraphs with the tools they name, as `&[Paragraph]`.
+fn text(paragraphs: &[Paragraph]) -> TokenStream {
+    let items = paragraphs.iter().map(|p| {
+        let text = lit(&p.text);
+        let mentions = strs(&p.mentions);
+        quote! { Paragraph { text: #text, mentions: #mentions } }
+    });
+    quote! { &[#(#items),*] }
+}
+
+fn tool(t: &Tool, description: &[Paragraph]) -> Result<TokenStream, Error> {
     let name = lit(&t.name);
     let title = lit(&t.title);
-    let description = lit(&t.description);
+    let description = text(description);
     let resource = lit(&t.resource);
     let method = lit(&t.method);
     let class = match t.class {

@@ -23,6 +23,12 @@ pub struct IntegrationSpec {
     pub headers: IndexMap<String, String>,
     /// How list endpoints page.
     pub pagination: PaginationSpec,
+    /// What the server tells a model about this API at `initialize`: a
+    /// template with `title` and `tools.<resource>.<method>` (tool names).
+    /// Paragraphs (blank-line separated) that name a tool a server hides are
+    /// left out for that server.
+    #[serde(default)]
+    pub instructions: Option<String>,
 }
 
 /// The authentication scheme of the upstream API.

@@ -407,3 +407,47 @@ fn a_method_named_like_a_filter_class_is_an_error() {
     assert!(e.contains("field `methods.read`"), "{e}");
     assert!(e.contains("is a filter class word"), "{e}");
 }
+
+#[test]
+fn instructions_naming_an_unknown_method_are_an_error() {
+    let s = Scratch::new();
+    s.edit(
+        "integration.yaml",
+        "{{ tools.orders.add_shipment }}",
+        "{{ tools.orders.add_shipments }}",
+    );
+    let e = s.error();
+    assert!(e.starts_with("specs/malomo/integration.yaml:"), "{e}");
+    assert!(e.contains("field `instructions`"), "{e}");
+    assert!(e.contains("tools.<resource>.<method>"), "{e}");
+}
+
+#[test]
+fn a_prompt_naming_a_tool_it_does_not_list_is_an_error() {
+    let s = Scratch::new();
+    s.edit(
+        "prompts.yaml",
+        "say so and stop.",
+        "say so and stop, or ask `list_all_malomo_customers`.",
+    );
+    let e = s.error();
+    assert!(e.starts_with("specs/malomo/prompts.yaml:"), "{e}");
+    assert!(e.contains("names `list_all_malomo_customers`"), "{e}");
+}
+
+#[test]
+fn a_field_description_naming_another_tool_is_an_error() {
+    let s = Scratch::new();
+    s.edit(
+        "docs/orders.yaml",
+        "description: The customer; null removes it from the order.",
+        "description: The customer; see get_single_malomo_customer_by_id.",
+    );
+    let e = s.error();
+    assert!(e.starts_with("specs/malomo/docs/orders.yaml:"), "{e}");
+    assert!(e.contains("field `methods.update`"), "{e}");
+    assert!(
+        e.contains("names the tool `get_single_malomo_customer_by_id`"),
+        "{e}"
+    );
+}

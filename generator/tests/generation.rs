@@ -482,7 +482,10 @@ fn emitted_rust_is_the_contract_table() {
             _ => None,
         })
         .collect();
-    assert_eq!(statics, ["INTEGRATION", "TOOLS", "SKIPPED", "PROMPTS"]);
+    assert_eq!(
+        statics,
+        ["INTEGRATION", "INSTRUCTIONS", "TOOLS", "SKIPPED", "PROMPTS"]
+    );
 }
 
 #[test]
@@ -508,4 +511,29 @@ fn build_script_writes_the_table_and_fails_on_bad_specs() {
         "{e}"
     );
     assert!(e.contains("unknown field `singularity`"), "{e}");
+}
+
+#[test]
+fn instructions_come_from_the_specs_with_real_tool_names() {
+    let catalog = catalog();
+    let paragraphs = catalog.paragraphs(&catalog.instructions, None);
+    assert!(paragraphs[0].text.starts_with("Tools for the Malomo API."));
+    assert!(paragraphs[0].mentions.is_empty());
+    let add = paragraphs
+        .iter()
+        .find(|p| p.text.contains("add_a_malomo_order_shipment"))
+        .expect("a paragraph on adding a shipment");
+    assert_eq!(add.mentions, ["add_a_malomo_order_shipment"]);
+    // Every tool name in the text is a mention of its paragraph.
+    for p in &paragraphs {
+        for t in &catalog.tools {
+            assert_eq!(
+                generator::model::mentions(&p.text, &t.name),
+                p.mentions.contains(&t.name),
+                "{}: {}",
+                t.name,
+                p.text
+            );
+        }
+    }
 }

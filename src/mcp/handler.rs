@@ -11,8 +11,9 @@ use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
-    GetPromptResponse, Implementation, ListPromptsResult, ListToolsResult, PaginatedRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult,
+    GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
+    InitializeResult, ListPromptsResult, ListToolsResult, PaginatedRequestParams,
     ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
@@ -20,7 +21,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Map, Value};
 
 use crate::access::ToolFilter;
-use crate::catalog::{self, INTEGRATION, TOOLS, ToolDef};
+use crate::catalog::{self, INSTRUCTIONS, INTEGRATION, Paragraph, TOOLS, ToolDef, render_text};
 use crate::runtime::{Account, RateLimit, Runtime, ToolOutcome};
 
 /// Who a request acts for and what it may use.
@@ -61,22 +62,49 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(runtime: Runtime) -> anyhow::Result<Self> {
+        let all = ToolFilter::all();
         let tools = TOOLS
             .iter()
-            .map(mcp_tool)
+            .map(|def| mcp_tool(def, &all))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self { runtime, tools })
     }
 
-    /// The tools `filter` allows, in the table's (deterministic) order.
+    /// The tools `filter` allows, in the table's (deterministic) order, each
+    /// described for that filter: a description paragraph naming a tool the
+    /// filter hides is left out.
     pub fn visible_tools(&self, filter: &ToolFilter) -> Vec<Tool> {
         TOOLS
             .iter()
             .zip(&self.tools)
             .filter(|(def, _)| filter.allows(def))
-            .map(|(_, tool)| tool.clone())
+            .map(|(def, tool)| {
+                let mut tool = tool.clone();
+                if !names_only_shown(def.description, filter) {
+                    tool.description = Some(Cow::Owned(description(def, filter)));
+                }
+                tool
+            })
             .collect()
     }
+}
+
+/// Whether every paragraph of `text` names only tools `filter` shows (the
+/// common case, where the cached full text can be sent as it is).
+fn names_only_shown(text: &[Paragraph], filter: &ToolFilter) -> bool {
+    text.iter()
+        .all(|p| p.mentions.iter().all(|m| filter.shows(m)))
+}
+
+/// The description of `def` as a server with `filter` sends it.
+pub fn description(def: &ToolDef, filter: &ToolFilter) -> String {
+    render_text(def.description, |name| filter.shows(name))
+}
+
+/// The server `instructions` as a server with `filter` sends them: the
+/// paragraphs of the specs' text that name only tools it shows.
+pub fn instructions(filter: &ToolFilter) -> String {
+    render_text(INSTRUCTIONS, |name| filter.shows(name))
 }
 
 fn json_object(text: &str, what: &str, tool: &str) -> anyhow::Result<Arc<Map<String, Value>>> {
@@ -86,8 +114,8 @@ fn json_object(text: &str, what: &str, tool: &str) -> anyhow::Result<Arc<Map<Str
     }
 }
 
-/// Describes one generated tool for MCP.
-pub fn mcp_tool(def: &ToolDef) -> anyhow::Result<Tool> {
+/// Describes one generated tool for MCP, as a server with `filter` shows it.
+pub fn mcp_tool(def: &ToolDef, filter: &ToolFilter) -> anyhow::Result<Tool> {
     let annotations = ToolAnnotations::with_title(def.title)
         .read_only(def.annotations.read_only)
         .destructive(def.annotations.destructive)
@@ -103,7 +131,7 @@ pub fn mcp_tool(def: &ToolDef) -> anyhow::Result<Tool> {
     meta.insert("custom".into(), Value::from(def.custom));
     Ok(Tool::new_with_raw(
         def.name,
-        Some(Cow::Borrowed(def.description)),
+        Some(Cow::Owned(description(def, filter))),
         json_object(def.input_schema, "input schema", def.name)?,
     )
     .with_title(def.title)
@@ -178,7 +206,7 @@ impl McpHandler {
         let outcome = self
             .shared
             .runtime
-            .call(&scope.account, tool, arguments)
+            .call_scoped(&scope.account, &scope.filter, tool, arguments)
             .await;
         tracing::info!(
             target: "malomo_mcp::tool_call",
@@ -194,6 +222,32 @@ impl McpHandler {
     }
 }
 
+impl McpHandler {
+    /// The server description; with `filter`, the instructions of a server
+    /// with that filter (none when the scope is only known per request).
+    // `logging` is deprecated by SEP-2577 (2026-07-28) but part of the
+    // 2025-11-25 revision this server also serves: clients of that revision
+    // may send `logging/setLevel`, which must not be "method not found".
+    #[allow(deprecated)]
+    fn info(&self, filter: Option<&ToolFilter>) -> ServerConfig {
+        let config = ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .enable_logging()
+                .build(),
+        )
+        .with_server_info(
+            Implementation::new("malomo-mcp", env!("CARGO_PKG_VERSION"))
+                .with_title(format!("{} MCP server", INTEGRATION.title)),
+        );
+        match filter {
+            Some(filter) => config.with_instructions(instructions(filter)),
+            None => config,
+        }
+    }
+}
+
 fn to_result(outcome: ToolOutcome) -> CallToolResult {
     let content = vec![ContentBlock::text(outcome.text)];
     let mut result = if outcome.is_error {
@@ -206,20 +260,35 @@ fn to_result(outcome: ToolOutcome) -> CallToolResult {
 }
 
 impl ServerHandler for McpHandler {
-    // `logging` is deprecated by SEP-2577 (2026-07-28) but part of the
-    // 2025-11-25 revision this server also serves: clients of that revision
-    // may send `logging/setLevel`, which must not be "method not found".
-    #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_prompts().enable_logging().build())
-            .with_server_info(
-                Implementation::new("malomo-mcp", env!("CARGO_PKG_VERSION"))
-                    .with_title(format!("{} MCP server", INTEGRATION.title)),
-            )
-            .with_instructions(format!(
-                "Tools for the {0} API: orders, shipments and their tracking events, customers, webhooks and returns. List tools return `{{items, next_cursor}}`; pass `next_cursor` back unchanged to get the next page. When {0} rate-limits a call, the error carries `retry_after` (seconds): wait that long before retrying. Use the add/remove shipment tools to change one shipment of an order: a plain order update with `shipments` replaces the whole list.",
-                INTEGRATION.title
-            ))
+        self.info(self.fixed.as_ref().map(|scope| &scope.filter))
+    }
+
+    /// The handshake answer carries the instructions of the request's own
+    /// server (rmcp's default would use [`Self::get_info`], which has no
+    /// request to take the scope from).
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        let scope = self.scope(&context)?;
+        context.peer.set_peer_info(request.clone());
+        let mut info = self.negotiate_initialize(&request)?;
+        info.instructions = Some(instructions(&scope.filter));
+        Ok(info)
+    }
+
+    /// `server/discover` (2026-07-28), scoped like `initialize`.
+    async fn discover(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, McpError> {
+        let scope = self.scope(&context)?;
+        Ok(DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            self.info(Some(&scope.filter)),
+        ))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

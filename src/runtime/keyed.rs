@@ -9,6 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{Account, Runtime, ToolOutcome};
+use crate::access::ToolFilter;
 use crate::catalog::{self, Behavior, INTEGRATION, KeyedArray, MergeOp, TOOLS, ToolDef};
 
 type Key = Vec<String>;
@@ -79,23 +80,25 @@ async fn read(
 }
 
 /// The tool that adds one element to the array `write_tool` replaces, to
-/// point a refused caller at the safe way.
-fn safe_add_tool(write_tool: &str) -> Option<&'static str> {
+/// point a refused caller at the safe way, if `filter` shows it.
+fn safe_add_tool(write_tool: &str, filter: &ToolFilter) -> Option<&'static str> {
     TOOLS.iter().find_map(|t| match t.behavior {
         Behavior::KeyedArrayMerge {
             op: MergeOp::Add,
             write_tool: w,
             ..
-        } if w == write_tool => Some(t.name),
+        } if w == write_tool && filter.allows(t) => Some(t.name),
         _ => None,
     })
 }
 
 /// A full-replacement update: refused when it would drop elements the
 /// resource has, unless `override_flag` is true.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn guarded_replace(
     rt: &Runtime,
     account: &Account,
+    filter: &ToolFilter,
     tool: &ToolDef,
     args: &Map<String, Value>,
     array: KeyedArray,
@@ -127,7 +130,7 @@ pub(super) async fn guarded_replace(
                 .chain(requested.iter().filter(|k| !current_keys.contains(k)))
                 .map(|k| key_object(k, array))
                 .collect();
-            let add_hint = safe_add_tool(tool.name)
+            let add_hint = safe_add_tool(tool.name, filter)
                 .map(|t| format!(" To add one element, use `{t}` instead."))
                 .unwrap_or_default();
             let message = format!(

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use crate::access::ToolFilter;
 use crate::catalog::{Behavior, INTEGRATION, TOOLS, ToolDef};
 pub use cursor::CursorCodec;
 use upstream::UpstreamResponse;
@@ -84,11 +85,25 @@ impl Runtime {
         self.validators.get(index)
     }
 
-    /// Runs `tool` with `arguments` for `account`. Never panics on input;
+    /// Runs `tool` with `arguments` for `account`, as a server that shows
+    /// every tool: its messages may name any tool. Never panics on input;
     /// every failure is a tool error with a message that names its cause.
     pub async fn call(
         &self,
         account: &Account,
+        tool: &'static ToolDef,
+        arguments: Option<Map<String, Value>>,
+    ) -> ToolOutcome {
+        self.call_scoped(account, &ToolFilter::all(), tool, arguments)
+            .await
+    }
+
+    /// [`Self::call`] for a server with `filter`: its messages name only
+    /// tools that server shows.
+    pub async fn call_scoped(
+        &self,
+        account: &Account,
+        filter: &ToolFilter,
         tool: &'static ToolDef,
         arguments: Option<Map<String, Value>>,
     ) -> ToolOutcome {
@@ -113,8 +128,17 @@ impl Runtime {
                 read_tool,
                 override_flag,
             } => {
-                keyed::guarded_replace(self, account, tool, &args, array, read_tool, override_flag)
-                    .await
+                keyed::guarded_replace(
+                    self,
+                    account,
+                    filter,
+                    tool,
+                    &args,
+                    array,
+                    read_tool,
+                    override_flag,
+                )
+                .await
             }
             Behavior::KeyedArrayMerge {
                 array,

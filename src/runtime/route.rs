@@ -195,7 +195,7 @@ mod tests {
         ToolDef {
             name: "t",
             title: "t",
-            description: "",
+            description: &[],
             resource: "r",
             method: "m",
             class: MethodClass::Read,

@@ -141,13 +141,50 @@ pub fn build(specs: &SpecSet, templates: &Templates) -> Result<Catalog, Error> {
     tools.sort_by(|a, b| a.name.cmp(&b.name));
     skipped.sort_by(|a, b| (&a.resource, &a.method).cmp(&(&b.resource, &b.method)));
     let prompts = super::prompt::build_prompts(specs, &tools, &undocumented, &mut skipped)?;
+    check_schema_texts(specs, &tools)?;
+    let instructions = super::text::instructions(specs, templates, &tools)?;
     Ok(Catalog {
         integration,
         tools,
         skipped,
         endpoints,
         prompts,
+        instructions,
     })
+}
+
+/// Schema texts (input and output field descriptions) are sent whole, so
+/// they may name no other tool: a server hiding it would still show its
+/// name. Tool names belong in the description, whose paragraphs naming a
+/// hidden tool are dropped.
+fn check_schema_texts(specs: &SpecSet, tools: &[Tool]) -> Result<(), Error> {
+    for tool in tools {
+        let text = format!("{} {}", tool.input_schema, tool.output_schema);
+        let Some(named) = tools
+            .iter()
+            .find(|t| t.name != tool.name && super::mentions(&text, &t.name))
+        else {
+            continue;
+        };
+        let message = format!(
+            "an input or output field description names the tool `{}`; expected tool names only in the method's `description` (a server that hides a tool drops the description paragraphs naming it, but sends field descriptions whole)",
+            named.name
+        );
+        let source = specs
+            .docs_for(&tool.resource)
+            .map(|d| &d.source)
+            .or_else(|| {
+                specs
+                    .resources
+                    .iter()
+                    .find(|r| r.name == tool.resource)
+                    .map(|r| &r.source)
+            });
+        if let Some(source) = source {
+            return Err(source.error_at(&["methods", &tool.method], message).into());
+        }
+    }
+    Ok(())
 }
 
 fn method_kind(

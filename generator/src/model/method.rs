@@ -17,6 +17,7 @@ use super::*;
 #[derive(Serialize)]
 struct DescriptionContext<'a> {
     integration: &'a str,
+    title: &'a str,
     singular: &'a str,
     plural: &'a str,
     kind: &'a str,
@@ -294,6 +295,7 @@ impl MethodContext<'_> {
                 render::DESCRIPTION,
                 &DescriptionContext {
                     integration: &self.specs.integration.spec.name,
+                    title: &self.specs.integration.spec.title,
                     singular: &self.resource.spec.singular,
                     plural: &self.resource.spec.plural,
                     kind: self.kind.as_str(),

@@ -7,6 +7,7 @@ mod endpoint;
 mod method;
 mod prompt;
 mod strategy;
+mod text;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -15,6 +16,7 @@ use crate::spec::{HttpVerb, MergeOpSpec};
 
 pub use build::build;
 pub use prompt::{Prompt, PromptArgument, placeholders};
+pub use text::{Paragraph, mentions, paragraphs};
 
 /// Longest tool name MCP clients accept.
 pub const MAX_TOOL_NAME: usize = 64;
@@ -252,6 +254,17 @@ pub struct Catalog {
     pub endpoints: Vec<Endpoint>,
     /// MCP prompts, sorted by name.
     pub prompts: Vec<Prompt>,
+    /// The server `instructions` (all paragraphs; a server drops those that
+    /// name a tool it hides).
+    pub instructions: String,
+}
+
+impl Catalog {
+    /// `text` as paragraphs tagged with the tools of this catalog they name
+    /// (other than `own`).
+    pub fn paragraphs(&self, text: &str, own: Option<&str>) -> Vec<Paragraph> {
+        paragraphs(text, self.tools.iter().map(|t| t.name.as_str()), own)
+    }
 }
 
 pub(crate) fn location_name(location: Location) -> &'static str {

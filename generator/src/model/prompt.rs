@@ -106,6 +106,22 @@ pub fn build_prompts(
                 ));
             }
         }
+        // A prompt is offered only where all its `tools` are shown, so its
+        // words may name no other tool.
+        for (field, text) in [("description", &spec.description), ("text", &spec.text)] {
+            if let Some(named) = tools
+                .iter()
+                .find(|t| super::mentions(text, &t.name) && !spec.tools.contains(&t.name))
+            {
+                return Err(at(
+                    &[field],
+                    format!(
+                        "names `{}`, which is not in this prompt's `tools`; expected every tool the prompt names listed under `tools` (a server offers the prompt only when it shows them all)",
+                        named.name
+                    ),
+                ));
+            }
+        }
         match placeholders(&spec.text) {
             Ok(names) => {
                 if let Some(unknown) = names.iter().find(|n| !spec.arguments.contains_key(*n)) {
