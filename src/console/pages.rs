@@ -209,13 +209,15 @@ struct ToolView {
     class: &'static str,
     method: &'static str,
     tags: &'static [&'static str],
-    description: &'static str,
+    description: String,
     read_only: bool,
     destructive: bool,
     input_schema: String,
 }
 
-fn tool_view(t: &ToolDef) -> ToolView {
+/// `t` as a server with `filter` would show it (description paragraphs naming
+/// a tool the filter hides are left out).
+fn tool_view(t: &ToolDef, filter: &access::ToolFilter) -> ToolView {
     let input_schema = serde_json::from_str::<serde_json::Value>(t.input_schema)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|_| t.input_schema.to_string());
@@ -225,7 +227,7 @@ fn tool_view(t: &ToolDef) -> ToolView {
         class: t.class.as_str(),
         method: t.method,
         tags: t.tags,
-        description: t.description,
+        description: crate::mcp::handler::description(t, filter),
         read_only: t.annotations.read_only,
         destructive: t.annotations.destructive,
         input_schema,
@@ -644,7 +646,10 @@ fn preview_of(tools: &[ToolDef], filter: &ToolFilter) -> Preview {
         other => other.to_string(),
     });
     Preview {
-        tools: filter.allowed(tools).map(tool_view).collect(),
+        tools: filter
+            .allowed(tools)
+            .map(|t| tool_view(t, filter))
+            .collect(),
         problem,
     }
 }
@@ -930,7 +935,13 @@ pub async fn revoke(
 // ---- the catalog ----
 
 pub async fn tools(State(console): State<Console>, s: SignedIn) -> Response {
-    let tools: Vec<ToolView> = console.store().tools().iter().map(tool_view).collect();
+    let all = access::ToolFilter::all();
+    let tools: Vec<ToolView> = console
+        .store()
+        .tools()
+        .iter()
+        .map(|t| tool_view(t, &all))
+        .collect();
     console.page(
         StatusCode::OK,
         "tools.html",
