@@ -25,9 +25,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve MCP over HTTP (Streamable HTTP at /mcp/{token}, legacy SSE at
-    /// /mcp/{token}/sse) with the admin API under /admin. Without
-    /// MALOMO_API_KEY it serves the embedded sandbox.
+    /// Serve MCP over HTTP (Streamable HTTP at /mcp/{token}, or /mcp with
+    /// `Authorization: Bearer <token>`; legacy SSE at /mcp/{token}/sse or
+    /// /mcp/sse) with the admin API under /admin. Without MALOMO_API_KEY it
+    /// serves the embedded sandbox.
     Serve(ServeArgs),
     /// Speak MCP on stdin/stdout (Claude Desktop's `command` form).
     Stdio(StdioArgs),

@@ -522,42 +522,6 @@ async fn stdio_serves_the_sandbox() {
     let _ = client.cancel().await;
 }
 
-/// Reads SSE events (`event`, `data`) from a streaming response.
-struct SseReader {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl SseReader {
-    async fn next_event(&mut self) -> (String, String) {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut event = String::from("message");
-                let mut data = Vec::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        event = v.trim().to_owned();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push(v.trim_start().to_owned());
-                    }
-                }
-                if data.is_empty() {
-                    continue; // keep-alive comment
-                }
-                return (event, data.join("\n"));
-            }
-            let chunk =
-                tokio::time::timeout(std::time::Duration::from_secs(10), self.response.chunk())
-                    .await
-                    .expect("SSE event within 10 s")
-                    .expect("SSE stream")
-                    .expect("SSE stream still open");
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-}
-
 #[tokio::test]
 async fn legacy_2024_11_05_clients_get_http_sse() {
     let server = start_server(quiet_sandbox()).await;
@@ -569,10 +533,7 @@ async fn legacy_2024_11_05_clients_get_http_sse() {
         .await
         .expect("GET /sse");
     assert_eq!(response.status(), 200);
-    let mut sse = SseReader {
-        response,
-        buffer: String::new(),
-    };
+    let mut sse = SseReader::new(response);
     let (event, endpoint) = sse.next_event().await;
     assert_eq!(event, "endpoint");
     let post_url = format!("{}{}", server.base(), endpoint);

@@ -313,6 +313,14 @@ async fn token_is_absent_from_the_database_and_the_logs() {
     .await;
     let _ = client.cancel().await;
     let _ = raw_initialize(&format!("{url}x"), None).await;
+    // The header form carries the capability in `Authorization`.
+    assert_eq!(
+        raw_initialize(&format!("{base}/mcp"), Some(&token))
+            .await
+            .status(),
+        200
+    );
+    let _ = raw_initialize(&format!("{base}/mcp"), Some(&format!("{token}x"))).await;
 
     // A server behind the second factor, used with its client token (and
     // refused with the admin token).

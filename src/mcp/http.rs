@@ -1,10 +1,11 @@
 //! The HTTP face of the server: `/mcp/{token}` (Streamable HTTP, by rmcp),
-//! `/mcp/{token}/sse` (the 2024-11-05 HTTP+SSE transport), `/admin/...`
-//! and `/healthz`.
+//! `/mcp/{token}/sse` (the 2024-11-05 HTTP+SSE transport), each also in the
+//! header form (`/mcp`, `/mcp/sse` with `Authorization: Bearer <token>`),
+//! `/admin/...` and `/healthz`.
 //!
-//! The URL token is the capability: it is resolved through its hash in the
+//! The token is the capability: it is resolved through its hash in the
 //! store on every request, so a revoked or expired server stops answering at
-//! once. Unknown, revoked and expired tokens get the same 404.
+//! once. Unknown, revoked and expired tokens get the same 404, in both forms.
 
 use std::sync::Arc;
 
@@ -121,11 +122,18 @@ pub fn app(
     });
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/mcp/{token}", any(mcp_entry))
-        .route("/mcp/{token}/sse", get(legacy_sse_entry))
+        .route("/mcp", any(mcp_header_entry))
+        .route("/mcp/{token}", any(mcp_url_entry))
+        // Static segments win over `{token}` (no capability is that short).
+        .route("/mcp/sse", get(legacy_sse_header_entry))
+        .route(
+            "/mcp/message",
+            axum::routing::post(legacy_message_header_entry),
+        )
+        .route("/mcp/{token}/sse", get(legacy_sse_url_entry))
         .route(
             "/mcp/{token}/message",
-            axum::routing::post(legacy_message_entry),
+            axum::routing::post(legacy_message_url_entry),
         )
         // Shared, not cloned per request: the rmcp service holds its config.
         .with_state(Arc::new(state))
@@ -149,6 +157,16 @@ fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// A 401 with a bearer challenge.
+fn unauthorized(message: &str) -> Response {
+    let mut response = json_error(StatusCode::UNAUTHORIZED, "unauthorized", message);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"malomo-mcp\""),
+    );
+    response
+}
+
 /// Same answer for unknown, revoked and expired tokens.
 fn not_found() -> Response {
     json_error(
@@ -158,12 +176,35 @@ fn not_found() -> Response {
     )
 }
 
-/// Resolves the URL token and checks the second factor; the error is the
-/// response to send.
+/// Where a request carries its capability token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TokenForm {
+    /// In the path: `/mcp/{token}`; `Authorization` may carry a client token.
+    Url,
+    /// In `Authorization: Bearer <token>` at `/mcp`; no room for a client token.
+    Header,
+}
+
+/// The capability token of a header-form request, or the 401 to answer.
+#[allow(clippy::result_large_err)]
+fn header_token(headers: &HeaderMap) -> Result<String, Response> {
+    crate::admin::bearer_token(headers)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            unauthorized(
+                "send the MCP server's capability token as `Authorization: Bearer <token>`, \
+                 or use its URL form /mcp/<token>",
+            )
+        })
+}
+
+/// Resolves the capability token and checks the second factor; the error
+/// is the response to send.
 #[allow(clippy::result_large_err)]
 pub(super) fn authorize(
     store: &Store,
     token: &str,
+    form: TokenForm,
     headers: &HeaderMap,
 ) -> Result<Scope, Response> {
     let resolved: ResolvedServer = match store.resolve_token(token) {
@@ -178,6 +219,15 @@ pub(super) fn authorize(
             ));
         }
     };
+    if resolved.require_api_token_auth && form == TokenForm::Header {
+        // The header already holds the capability: there is no room for
+        // the client token too.
+        return Err(unauthorized(
+            "this MCP server requires a client token, so it cannot be used with the \
+             capability token in the Authorization header: use its URL form \
+             /mcp/<capability token> with `Authorization: Bearer <client token>`",
+        ));
+    }
     if resolved.require_api_token_auth {
         // Only a client token minted for this very server: an admin API
         // token (which can create unrestricted servers) is never accepted.
@@ -193,17 +243,10 @@ pub(super) fn authorize(
             None => false,
         };
         if !ok {
-            let mut response = json_error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
+            return Err(unauthorized(
                 "this MCP server requires one of its client tokens: send \
                  `Authorization: Bearer <client token>` (admin API tokens are not accepted here)",
-            );
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"malomo-mcp\""),
-            );
-            return Err(response);
+            ));
         }
     }
     Ok(Scope {
@@ -216,12 +259,31 @@ pub(super) fn authorize(
     })
 }
 
-async fn mcp_entry(
+/// `/mcp/{token}`.
+async fn mcp_url_entry(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    mcp_entry(&state, &token, TokenForm::Url, request).await
+}
+
+/// `/mcp` with `Authorization: Bearer <capability token>`: the same server,
+/// through the same code, as `/mcp/{token}`.
+async fn mcp_header_entry(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    match header_token(request.headers()) {
+        Ok(token) => mcp_entry(&state, &token, TokenForm::Header, request).await,
+        Err(response) => response,
+    }
+}
+
+async fn mcp_entry(
+    state: &AppState,
+    token: &str,
+    form: TokenForm,
     mut request: Request,
 ) -> Response {
-    let scope = match authorize(&state.store, &token, request.headers()) {
+    let scope = match authorize(&state.store, token, form, request.headers()) {
         Ok(scope) => scope,
         Err(response) => return response,
     };
@@ -290,33 +352,84 @@ fn json_post(request: &Request, policy: super::guard::HostPolicy<'_>) -> Option<
     json.then(|| inline::eligible(request.method(), request.headers(), policy))
 }
 
-async fn legacy_sse_entry(
+/// `GET /mcp/{token}/sse`.
+async fn legacy_sse_url_entry(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = state.options.host_policy().check(&headers) {
+    let endpoint = format!("/mcp/{token}/message");
+    legacy_sse_entry(&state, &token, TokenForm::Url, &headers, &endpoint)
+}
+
+/// `GET /mcp/sse` with `Authorization: Bearer <capability token>`; its
+/// messages go to `/mcp/message` with the same header.
+async fn legacy_sse_header_entry(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Response {
+    match header_token(&headers) {
+        Ok(token) => legacy_sse_entry(&state, &token, TokenForm::Header, &headers, "/mcp/message"),
+        Err(response) => response,
+    }
+}
+
+fn legacy_sse_entry(
+    state: &AppState,
+    token: &str,
+    form: TokenForm,
+    headers: &HeaderMap,
+    endpoint: &str,
+) -> Response {
+    if let Err(response) = state.options.host_policy().check(headers) {
         return response;
     }
-    let scope = match authorize(&state.store, &token, &headers) {
+    let scope = match authorize(&state.store, token, form, headers) {
         Ok(scope) => scope,
         Err(response) => return response,
     };
     let handler = state.handler.scoped(scope);
-    state.legacy.open(handler, &token)
+    state.legacy.open(handler, token, endpoint)
 }
 
-async fn legacy_message_entry(
+/// `POST /mcp/{token}/message`.
+async fn legacy_message_url_entry(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
     axum::extract::Query(query): axum::extract::Query<legacy_sse::MessageQuery>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(response) = state.options.host_policy().check(&headers) {
+    legacy_message_entry(&state, &token, TokenForm::Url, &query, &headers, &body).await
+}
+
+/// `POST /mcp/message` with `Authorization: Bearer <capability token>`.
+async fn legacy_message_header_entry(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Query(query): axum::extract::Query<legacy_sse::MessageQuery>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    match header_token(&headers) {
+        Ok(token) => {
+            legacy_message_entry(&state, &token, TokenForm::Header, &query, &headers, &body).await
+        }
+        Err(response) => response,
+    }
+}
+
+async fn legacy_message_entry(
+    state: &AppState,
+    token: &str,
+    form: TokenForm,
+    query: &legacy_sse::MessageQuery,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    if let Err(response) = state.options.host_policy().check(headers) {
         return response;
     }
-    if let Err(response) = authorize(&state.store, &token, &headers) {
+    if let Err(response) = authorize(&state.store, token, form, headers) {
         // Revoked or expired while the stream was open: end the session.
         state.legacy.close(&query.session_id);
         return response;
@@ -328,5 +441,5 @@ async fn legacy_message_entry(
             "request body over 1 MiB",
         );
     }
-    state.legacy.deliver(&query.session_id, &token, &body).await
+    state.legacy.deliver(&query.session_id, token, body).await
 }

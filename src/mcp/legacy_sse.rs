@@ -104,8 +104,10 @@ impl LegacySessions {
         }
     }
 
-    /// Opens a session served by `handler` and answers its event stream.
-    pub fn open(&self, handler: McpHandler, token: &str) -> Response {
+    /// Opens a session served by `handler` and answers its event stream,
+    /// whose `endpoint` event names `endpoint` (the message path of the
+    /// URL or header form) as where to POST.
+    pub fn open(&self, handler: McpHandler, token: &str, endpoint: &str) -> Response {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let (to_server, from_client) = mpsc::channel(64);
         let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(64);
@@ -133,7 +135,7 @@ impl LegacySessions {
                 Err(e) => tracing::debug!(error = %e, "legacy SSE session ended before initialize"),
             }
         });
-        let endpoint = format!("/mcp/{token}/message?sessionId={id}");
+        let endpoint = format!("{endpoint}?sessionId={id}");
         let guard = StreamGuard {
             sessions: self.sessions.clone(),
             id,

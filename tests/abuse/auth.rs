@@ -8,6 +8,10 @@ use serde_json::json;
 
 use crate::support::*;
 
+fn token_of(url: &str) -> &str {
+    url.rsplit('/').next().expect("a token")
+}
+
 const ADMIN: &str = "adm_abuse_token_0123456789abcdef";
 
 struct Guarded {
@@ -51,9 +55,24 @@ async fn an_admin_token_is_refused_at_an_mcp_endpoint() {
         .create_admin_token()
         .expect("admin token");
     assert_eq!(raw_initialize(&g.url, Some(&stored)).await.status(), 401);
-    // As the capability itself it is just an unknown URL.
+    // As the capability itself it is just an unknown token, in the URL
+    // form and in the header form (`/mcp` + `Authorization`).
     let as_capability = format!("{}/mcp/{ADMIN}", g.server.base());
     assert_eq!(raw_initialize(&as_capability, None).await.status(), 404);
+    let header_form = format!("{}/mcp", g.server.base());
+    for token in [ADMIN, stored.as_str(), g.client_token.as_str()] {
+        assert_eq!(
+            raw_initialize(&header_form, Some(token)).await.status(),
+            404,
+            "a non-capability token at /mcp"
+        );
+    }
+    assert_eq!(
+        raw_initialize(&header_form, Some(token_of(g.server.url())))
+            .await
+            .status(),
+        200
+    );
     assert_eq!(
         raw_initialize(&g.url, Some(&g.client_token)).await.status(),
         200
