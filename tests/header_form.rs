@@ -1,5 +1,6 @@
 //! The header form (`/mcp` with `Authorization: Bearer <capability token>`)
-//! is the same server as `/mcp/{token}`, for both transports.
+//! is the same server as `/mcp/{token}`, for both transports, and a
+//! 2025-11-25 session ends with a 2xx answer to its DELETE.
 
 mod support;
 
@@ -194,6 +195,89 @@ async fn a_server_that_requires_a_client_token_refuses_the_header_form() {
     )
     .await;
     assert_eq!(url_form.status(), 200);
+    server.server.shutdown().await;
+}
+
+/// Opens a 2025-11-25 session at `url` (with `auth` when given) and
+/// returns its id.
+async fn open_session(http: &reqwest::Client, url: &str, auth: Option<&str>) -> String {
+    let with_auth = |request: reqwest::RequestBuilder| match auth {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    };
+    let response = with_auth(http.post(url))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}}),
+        )
+        .send()
+        .await
+        .expect("initialize");
+    assert_eq!(response.status(), 200);
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session id")
+        .to_owned();
+    let initialized = with_auth(http.post(url))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .send()
+        .await
+        .expect("initialized");
+    assert!(initialized.status().is_success());
+    session
+}
+
+async fn in_session(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    auth: Option<&str>,
+    session: &str,
+) -> reqwest::Response {
+    let mut request = http
+        .request(method, url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-11-25");
+    if let Some(token) = auth {
+        request = request.bearer_auth(token);
+    }
+    request
+        .header("content-type", "application/json")
+        .body(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string())
+        .send()
+        .await
+        .expect("request in the session")
+}
+
+#[tokio::test]
+async fn deleting_a_session_answers_2xx_and_ends_it() {
+    let server = start_server(quiet_sandbox()).await;
+    let http = reqwest::Client::new();
+    let header_url = format!("{}/mcp", server.base());
+    let token = token_of(server.url());
+    for (url, auth) in [(server.url(), None), (header_url.as_str(), Some(token))] {
+        let session = open_session(&http, url, auth).await;
+        let live = in_session(&http, reqwest::Method::POST, url, auth, &session).await;
+        assert_eq!(live.status(), 200);
+        let deleted = in_session(&http, reqwest::Method::DELETE, url, auth, &session).await;
+        assert!(
+            matches!(deleted.status().as_u16(), 200 | 204),
+            "DELETE answered {}",
+            deleted.status()
+        );
+        let after = in_session(&http, reqwest::Method::POST, url, auth, &session).await;
+        assert_eq!(after.status(), 404, "the session has ended");
+    }
     server.server.shutdown().await;
 }
 

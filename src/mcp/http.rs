@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -287,6 +287,7 @@ async fn mcp_entry(
         Ok(scope) => scope,
         Err(response) => return response,
     };
+    let method = request.method().clone();
     // rmcp keeps the request parts (and may log them at trace level): it
     // needs neither the capability token in the path nor the second-factor
     // token, so neither goes past this point.
@@ -332,6 +333,15 @@ async fn mcp_entry(
     let rate_limit = slot.0.lock().ok().and_then(|g| *g);
     if let Some(rl) = rate_limit {
         rate_limit_headers(&mut parts.headers, rl);
+    }
+    // rmcp answers a session's DELETE with 202, which clients read as a
+    // failure ("Session termination failed: 202" in the Python SDK): the
+    // session has ended by now, so say so.
+    if method == Method::DELETE && parts.status == StatusCode::ACCEPTED {
+        parts.status = StatusCode::NO_CONTENT;
+        parts.headers.remove(header::CONTENT_TYPE);
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Response::from_parts(parts, Body::empty());
     }
     Response::from_parts(parts, Body::new(body))
 }
