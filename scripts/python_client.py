@@ -10,6 +10,7 @@ prompt. Exits non-zero on the first failed check; prints a summary line.
 """
 
 import asyncio
+import logging
 import sys
 
 from mcp import Client
@@ -26,6 +27,19 @@ def check(condition, what):
     else:
         failed += 1
         print(f"FAIL: {what}", file=sys.stderr)
+
+
+class SessionEndWatch(logging.Handler):
+    """The SDK only logs a failed session DELETE (e.g. an answer of 202):
+    count it as a failed check."""
+
+    def emit(self, record):
+        message = record.getMessage()
+        if "Session termination failed" in message:
+            check(False, f"the session DELETE succeeds: {message}")
+
+
+logging.getLogger("mcp.client.streamable_http").addHandler(SessionEndWatch(logging.WARNING))
 
 
 async def exercise(url, mode):
