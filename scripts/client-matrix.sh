@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The client compatibility matrix: real MCP clients that nobody here wrote,
+# each connecting to `malomo-mcp` the way its users configure it, listing the
+# tools and calling list_all_malomo_orders {customer_email:
+# "sarah.smith@example.com"}, checking that Sarah's orders come back.
+#
+#   client                                   version  how
+#   official Python SDK (mcp, PyPI)          2.3.0    scripts/python-client.sh (URL form, both protocol modes)
+#   official TypeScript SDK (npm)            1.32.2   Streamable HTTP, URL form (/mcp/<token>)
+#   mcp-remote (npm; Claude Desktop's bridge) 0.15.1  `mcp-remote <URL>`, driven over its stdin by the TS SDK
+#   malomo-mcp stdio (Claude Desktop command) this    `malomo-mcp stdio --sandbox`, driven over its stdin
+#
+# npm packages are pinned exactly in scripts/clients/package.json and its
+# lock file and run on Node >= 20.18.1; they are installed with `npm ci` into
+# scripts/clients/node_modules (git-ignored). Exits non-zero when any client
+# fails; prints a summary line `N passed, N failed`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CLIENTS=$ROOT/scripts/clients
+
+say() { printf '[clients] %s\n' "$*"; }
+
+# --- the clients --------------------------------------------------------------
+if ! (cd "$CLIENTS" && npm ls --all >/dev/null 2>&1); then
+  say "npm ci (@modelcontextprotocol/sdk, mcp-remote) into scripts/clients/node_modules"
+  (cd "$CLIENTS" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+say "node $(node --version)"
+
+# --- the server ---------------------------------------------------------------
+# shellcheck source=lib/serve.sh
+. "$ROOT/scripts/lib/serve.sh"
+start_server clients --rate-burst 100000 --rate-per-sec 10000
+BIN=${MALOMO_MCP_BIN:-$ROOT/target/debug/malomo-mcp}
+
+passed=0
+failed=0
+run() {
+  local name=$1
+  shift
+  local out
+  if out=$(timeout 120 "$@" 2>"$TMP/$name.err"); then
+    passed=$((passed + 1))
+    say "PASS $name: $(printf '%s\n' "$out" | tail -n1)"
+  else
+    failed=$((failed + 1))
+    say "FAIL $name:"
+    sed 's/^/    /' "$TMP/$name.err" >&2
+  fi
+}
+
+CLIENT=(node "$CLIENTS/client.mjs")
+run typescript-sdk-url "${CLIENT[@]}" http "$URL"
+# mcp-remote keeps OAuth state under its config dir: a fresh one per run.
+MCP_REMOTE_CONFIG_DIR=$TMP/mcp-remote \
+  run mcp-remote-url "${CLIENT[@]}" stdio "$CLIENTS/node_modules/.bin/mcp-remote" "$URL"
+RUST_LOG=warn run stdio-binary "${CLIENT[@]}" stdio "$BIN" stdio --sandbox
+MALOMO_MCP_BIN=$BIN run python-sdk "$ROOT/scripts/python-client.sh"
+
+say "client matrix: $passed passed, $failed failed"
+printf '%s passed, %s failed\n' "$passed" "$failed"
+[ "$failed" -eq 0 ]
