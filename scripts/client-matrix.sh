@@ -6,8 +6,11 @@
 #
 #   client                                   version  how
 #   official Python SDK (mcp, PyPI)          2.3.0    scripts/python-client.sh (URL form, both protocol modes)
-#   official TypeScript SDK (npm)            1.32.2   Streamable HTTP, URL form (/mcp/<token>)
-#   mcp-remote (npm; Claude Desktop's bridge) 0.15.1  `mcp-remote <URL>`, driven over its stdin by the TS SDK
+#   official TypeScript SDK (npm)            1.32.2   Streamable HTTP, URL form (/mcp/<token>) and
+#                                                     header form (/mcp + Authorization: Bearer <token>)
+#   mcp-remote (npm; Claude Desktop's bridge) 0.15.1  `mcp-remote <URL>` and `mcp-remote <base>/mcp
+#                                                     --header "Authorization: Bearer <token>"`,
+#                                                     driven over its stdin by the TS SDK
 #   malomo-mcp stdio (Claude Desktop command) this    `malomo-mcp stdio --sandbox`, driven over its stdin
 #
 # npm packages are pinned exactly in scripts/clients/package.json and its
@@ -50,11 +53,19 @@ run() {
   fi
 }
 
+# The header form: the same server at /mcp with the capability token as a
+# bearer header (what Claude Code --header, Cursor and VS Code send).
+TOKEN=${URL##*/mcp/}
+HEADER_URL=${URL%/mcp/*}/mcp
 CLIENT=(node "$CLIENTS/client.mjs")
+REMOTE=$CLIENTS/node_modules/.bin/mcp-remote
 run typescript-sdk-url "${CLIENT[@]}" http "$URL"
+run typescript-sdk-header "${CLIENT[@]}" http "$HEADER_URL" "$TOKEN"
 # mcp-remote keeps OAuth state under its config dir: a fresh one per run.
-MCP_REMOTE_CONFIG_DIR=$TMP/mcp-remote \
-  run mcp-remote-url "${CLIENT[@]}" stdio "$CLIENTS/node_modules/.bin/mcp-remote" "$URL"
+MCP_REMOTE_CONFIG_DIR=$TMP/mcp-remote-url \
+  run mcp-remote-url "${CLIENT[@]}" stdio "$REMOTE" "$URL"
+MCP_REMOTE_CONFIG_DIR=$TMP/mcp-remote-header \
+  run mcp-remote-header "${CLIENT[@]}" stdio "$REMOTE" "$HEADER_URL" --header "Authorization: Bearer $TOKEN"
 RUST_LOG=warn run stdio-binary "${CLIENT[@]}" stdio "$BIN" stdio --sandbox
 MALOMO_MCP_BIN=$BIN run python-sdk "$ROOT/scripts/python-client.sh"
 
