@@ -12,6 +12,8 @@
 #                                                     --header "Authorization: Bearer <token>"`,
 #                                                     driven over its stdin by the TS SDK
 #   malomo-mcp stdio (Claude Desktop command) this    `malomo-mcp stdio --sandbox`, driven over its stdin
+#   README.md's JSON configurations                   Claude Desktop (stdio, mcp-remote both forms),
+#                                                     Cursor, VS Code: run as written (scripts/clients/readme.mjs)
 #
 # npm packages are pinned exactly in scripts/clients/package.json and its
 # lock file and run on Node >= 20.18.1; they are installed with `npm ci` into
@@ -45,7 +47,9 @@ run() {
   local out
   if out=$(timeout 120 "$@" 2>"$TMP/$name.err"); then
     passed=$((passed + 1))
-    say "PASS $name: $(printf '%s\n' "$out" | tail -n1)"
+    say "PASS $name"
+    printf '%s\n' "$out" | sed 's/^/    /'
+
   else
     failed=$((failed + 1))
     say "FAIL $name:"
@@ -64,10 +68,15 @@ run typescript-sdk-header "${CLIENT[@]}" http "$HEADER_URL" "$TOKEN"
 # mcp-remote keeps OAuth state under its config dir: a fresh one per run.
 MCP_REMOTE_CONFIG_DIR=$TMP/mcp-remote-url \
   run mcp-remote-url "${CLIENT[@]}" stdio "$REMOTE" "$URL"
-MCP_REMOTE_CONFIG_DIR=$TMP/mcp-remote-header \
-  run mcp-remote-header "${CLIENT[@]}" stdio "$REMOTE" "$HEADER_URL" --header "Authorization: Bearer $TOKEN"
+# As README's Claude Desktop snippet: the header from an environment variable.
+MCP_REMOTE_CONFIG_DIR=$TMP/mcp-remote-header MALOMO_MCP_AUTH="Bearer $TOKEN" \
+  run mcp-remote-header "${CLIENT[@]}" stdio "$REMOTE" "$HEADER_URL" --header 'Authorization:${MALOMO_MCP_AUTH}'
 RUST_LOG=warn run stdio-binary "${CLIENT[@]}" stdio "$BIN" stdio --sandbox
 MALOMO_MCP_BIN=$BIN run python-sdk "$ROOT/scripts/python-client.sh"
+# README.md's JSON client configurations (Claude Desktop both ways, Cursor,
+# VS Code), run as written but for the placeholders.
+MCP_REMOTE_CONFIG_DIR=$TMP/mcp-remote-readme RUST_LOG=warn \
+  run readme-snippets node "$CLIENTS/readme.mjs" "$ROOT/README.md" "$URL" "$BIN"
 
 say "client matrix: $passed passed, $failed failed"
 printf '%s passed, %s failed\n' "$passed" "$failed"
