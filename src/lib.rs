@@ -3,7 +3,9 @@
 pub mod access;
 pub mod admin;
 pub mod catalog;
+pub mod connections;
 pub mod console;
+pub mod limits;
 pub mod mcp;
 pub mod runtime;
 pub mod serve;

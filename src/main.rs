@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use malomo_mcp::access::ToolFilter;
 use malomo_mcp::admin::cli::{AdminTokenCommand, ServersCommand};
 use malomo_mcp::catalog::{INTEGRATION, TOOLS};
+use malomo_mcp::limits::Limits;
 use malomo_mcp::mcp::handler::mcp_tool;
 use malomo_mcp::sandbox::{self, SandboxConfig};
 use malomo_mcp::serve::{self, ServeOptions, Upstream};
@@ -99,7 +100,79 @@ struct ServeArgs {
     #[arg(long)]
     log_json: bool,
     #[command(flatten)]
+    limits: LimitFlags,
+    #[command(flatten)]
     sandbox: SandboxFlags,
+}
+
+/// What one client may hold at once and how long it may keep the server
+/// waiting (defaults in README, "Limits").
+#[derive(Args)]
+struct LimitFlags {
+    /// Open connections in total; more are answered 503 and closed.
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Seconds a connection may take to send a request head (also how long
+    /// an idle keep-alive connection stays open).
+    #[arg(long, default_value_t = Limits::default().header_timeout.as_secs_f64())]
+    header_timeout: f64,
+    /// Seconds a request body may take to arrive.
+    #[arg(long, default_value_t = Limits::default().body_timeout.as_secs_f64())]
+    body_timeout: f64,
+    /// Seconds a connection may pass with no byte moving either way.
+    #[arg(long, default_value_t = Limits::default().idle_timeout.as_secs_f64())]
+    idle_timeout: f64,
+    /// Live 2025-11-25 sessions per provisioned MCP server.
+    #[arg(long, default_value_t = Limits::default().sessions_per_server)]
+    max_sessions_per_server: usize,
+    /// Live 2025-11-25 sessions in total.
+    #[arg(long, default_value_t = Limits::default().sessions_total)]
+    max_sessions: usize,
+    /// Seconds after its last request that a session ends.
+    #[arg(long, default_value_t = Limits::default().session_idle_timeout.as_secs_f64())]
+    session_idle_timeout: f64,
+    /// Open SSE streams per provisioned MCP server.
+    #[arg(long, default_value_t = Limits::default().streams_per_server)]
+    max_streams_per_server: usize,
+    /// Open SSE streams in total.
+    #[arg(long, default_value_t = Limits::default().streams_total)]
+    max_streams: usize,
+}
+
+fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
+    if !(value.is_finite() && value > 0.0) {
+        anyhow::bail!("--{flag} must be a positive number of seconds, got {value}");
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+fn at_least_one(flag: &str, value: usize) -> anyhow::Result<usize> {
+    if value == 0 {
+        anyhow::bail!("--{flag} must be at least 1");
+    }
+    Ok(value)
+}
+
+impl LimitFlags {
+    fn limits(&self) -> anyhow::Result<Limits> {
+        Ok(Limits {
+            max_connections: at_least_one("max-connections", self.max_connections)?,
+            header_timeout: seconds("header-timeout", self.header_timeout)?,
+            body_timeout: seconds("body-timeout", self.body_timeout)?,
+            idle_timeout: seconds("idle-timeout", self.idle_timeout)?,
+            sessions_per_server: at_least_one(
+                "max-sessions-per-server",
+                self.max_sessions_per_server,
+            )?,
+            sessions_total: at_least_one("max-sessions", self.max_sessions)?,
+            session_idle_timeout: seconds("session-idle-timeout", self.session_idle_timeout)?,
+            streams_per_server: at_least_one(
+                "max-streams-per-server",
+                self.max_streams_per_server,
+            )?,
+            streams_total: at_least_one("max-streams", self.max_streams)?,
+        })
+    }
 }
 
 #[derive(Args)]
@@ -191,6 +264,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 upstream,
                 admin_token: std::env::var("MALOMO_MCP_ADMIN_TOKEN").ok(),
                 upstream_timeout: Duration::from_secs(args.upstream_timeout),
+                limits: args.limits.limits()?,
             })
             .await?;
             println!(

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::access::ToolFilter;
 use crate::catalog::INTEGRATION;
 use crate::console::{Console, ConsoleOptions, SessionLimits};
+use crate::limits::Limits;
 use crate::mcp::http::{self, HttpOptions};
 use crate::mcp::{McpHandler, Scope, Shared};
 use crate::runtime::{Account, CursorCodec, Runtime};
@@ -83,6 +84,8 @@ pub struct ServeOptions {
     pub upstream: Upstream,
     pub admin_token: Option<String>,
     pub upstream_timeout: Duration,
+    /// Connection, session and stream caps and timeouts.
+    pub limits: Limits,
 }
 
 /// A running HTTP server.
@@ -158,6 +161,7 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
     http_options
         .allowed_hosts
         .extend(options.allowed_hosts.iter().cloned());
+    http_options.limits = options.limits.clone();
 
     // Each start replaces the `default` server, so the URL printed now is
     // the one that works (its token is shown once and only hashed here).
@@ -189,21 +193,11 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         http::app(shared, store.clone(), http_options, shutdown.clone()).merge(console.router());
     let sweeper = crate::store::spawn_sweeper(store.clone(), Duration::from_secs(15));
     let stop = shutdown.clone();
+    let limits = options.limits.clone();
     let task = tokio::spawn(async move {
-        use axum::serve::ListenerExt;
-        // Answers are small request/response exchanges: never hold a
-        // segment back waiting for an ACK (Nagle).
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        // Peer addresses let the console slow down failed sign-ins per client.
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
+        // Peer addresses (ConnectInfo) let the console slow down failed
+        // sign-ins per client.
+        crate::connections::serve(listener, app, &limits, stop).await;
     });
     Ok(RunningServer {
         addr,

@@ -6,6 +6,7 @@
 //! hands the HTTP request parts to the handler through the context).
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -147,6 +148,9 @@ pub struct McpHandler {
     /// The scope of every request (stdio); `None` means it comes with each
     /// HTTP request.
     fixed: Option<Arc<Scope>>,
+    /// Set by the session's `initialize`: a second one is refused. Shared
+    /// by the clones of one session's handler, fresh for each session.
+    initialized: Arc<AtomicBool>,
 }
 
 impl McpHandler {
@@ -155,6 +159,16 @@ impl McpHandler {
         Self {
             shared,
             fixed: None,
+            initialized: Arc::default(),
+        }
+    }
+
+    /// The same handler for a new session, not yet initialized.
+    pub fn for_session(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            fixed: self.fixed.clone(),
+            initialized: Arc::default(),
         }
     }
 
@@ -163,6 +177,7 @@ impl McpHandler {
         Self {
             shared,
             fixed: Some(Arc::new(scope)),
+            initialized: Arc::default(),
         }
     }
 
@@ -266,12 +281,20 @@ impl ServerHandler for McpHandler {
 
     /// The handshake answer carries the instructions of the request's own
     /// server (rmcp's default would use [`Self::get_info`], which has no
-    /// request to take the scope from).
+    /// request to take the scope from). One `initialize` per session: a
+    /// second one inside a live session would renegotiate what the client
+    /// already relies on.
     async fn initialize(
         &self,
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
+        if self.initialized.swap(true, Ordering::SeqCst) {
+            return Err(McpError::invalid_request(
+                "this session is already initialized; to start over, end it (DELETE) and send `initialize` without Mcp-Session-Id",
+                None,
+            ));
+        }
         let scope = self.scope(&context)?;
         context.peer.set_peer_info(request.clone());
         let mut info = self.negotiate_initialize(&request)?;

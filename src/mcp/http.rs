@@ -15,7 +15,6 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
@@ -24,6 +23,8 @@ use super::guard::HostPolicy;
 use super::handler::{McpHandler, RateLimitSlot, Scope, Shared, rate_limit_headers};
 use super::inline;
 use super::legacy_sse::{self, LegacySessions};
+use super::sessions::{self, Admission, OwnedSessions};
+use crate::limits::Limits;
 use crate::runtime::Account;
 use crate::store::{ResolvedServer, Store};
 
@@ -38,6 +39,8 @@ pub struct HttpOptions {
     pub allowed_hosts: Vec<String>,
     /// Browser `Origin`s accepted; any other present `Origin` gets 403.
     pub allowed_origins: Vec<String>,
+    /// Session and stream caps (the connection limits apply below HTTP).
+    pub limits: Limits,
 }
 
 impl HttpOptions {
@@ -64,6 +67,7 @@ impl HttpOptions {
             public_url: public_url.trim_end_matches('/').to_owned(),
             allowed_hosts,
             allowed_origins,
+            limits: Limits::default(),
         }
     }
 }
@@ -83,7 +87,8 @@ pub struct AppState {
     /// The handler of HTTP requests (their scope comes with each request).
     handler: McpHandler,
     store: Store,
-    mcp: StreamableHttpService<McpHandler, LocalSessionManager>,
+    mcp: StreamableHttpService<McpHandler, OwnedSessions>,
+    sessions: Arc<OwnedSessions>,
     legacy: LegacySessions,
     options: Arc<HttpOptions>,
 }
@@ -104,15 +109,15 @@ pub fn app(
         .with_json_response(true)
         .with_sse_keep_alive(Some(std::time::Duration::from_secs(15)))
         .with_cancellation_token(shutdown.child_token());
-    let mcp = StreamableHttpService::new(
-        move || Ok(for_rmcp.clone()),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
+    let sessions = Arc::new(OwnedSessions::new(&options.limits));
+    // A fresh handler per session: it refuses a second `initialize`.
+    let mcp =
+        StreamableHttpService::new(move || Ok(for_rmcp.for_session()), sessions.clone(), config);
     let state = AppState {
         handler,
         store: store.clone(),
         mcp,
+        sessions,
         legacy: LegacySessions::new(shutdown),
         options: Arc::new(options.clone()),
     };
@@ -318,13 +323,37 @@ async fn mcp_entry(
         }
         request = Request::from_parts(parts, Body::from(body));
     }
+    let (parts, body) = request.into_parts();
+    // The connection layer has read the whole body already.
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "could not read the request body",
+        );
+    };
+    let admission = match Admission::check(
+        &state.sessions,
+        &scope.label,
+        &parts.method,
+        &parts.headers,
+        &body,
+    ) {
+        Ok(admission) => admission,
+        Err(response) => return response,
+    };
+    let mut request = Request::from_parts(parts, Body::from(body));
     let slot = RateLimitSlot::default();
     request.extensions_mut().insert(Arc::new(scope));
     request.extensions_mut().insert(slot.clone());
-    let response = match state.mcp.clone().oneshot(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
+    let response = admission
+        .run(async {
+            match state.mcp.clone().oneshot(request).await {
+                Ok(response) => response.map(Body::new),
+                Err(never) => match never {},
+            }
+        })
+        .await;
     let (mut parts, body) = response.into_parts();
     // A JSON answer is complete when it gets here, so the tool's upstream
     // rate-limit state can also go out as headers. (Streamed SSE answers
@@ -398,8 +427,12 @@ fn legacy_sse_entry(
         Ok(scope) => scope,
         Err(response) => return response,
     };
+    let stream = match state.sessions.stream_permit(&scope.label) {
+        Ok(permit) => permit,
+        Err(exceeded) => return sessions::refused(exceeded, None, "open SSE streams"),
+    };
     let handler = state.handler.scoped(scope);
-    state.legacy.open(handler, token, endpoint)
+    sessions::hold_while_streaming(state.legacy.open(handler, token, endpoint), stream)
 }
 
 /// `POST /mcp/{token}/message`.

@@ -7,5 +7,6 @@ mod inline;
 mod legacy_sse;
 mod malformed;
 pub mod prompts;
+pub mod sessions;
 
 pub use handler::{McpHandler, Scope, Shared};

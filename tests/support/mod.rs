@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use malomo_mcp::limits::Limits;
 use malomo_mcp::sandbox::SandboxConfig;
 use malomo_mcp::serve::{self, RunningServer, ServeOptions, Upstream};
 use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
@@ -46,6 +47,15 @@ pub async fn start_server(sandbox: SandboxConfig) -> TestServer {
 }
 
 pub async fn start_server_with(upstream: Upstream, admin_token: Option<&str>) -> TestServer {
+    start_server_limited(upstream, admin_token, Limits::default()).await
+}
+
+/// `serve` on 127.0.0.1:0 with a fresh database and the given caps.
+pub async fn start_server_limited(
+    upstream: Upstream,
+    admin_token: Option<&str>,
+    limits: Limits,
+) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = serve::start(ServeOptions {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -55,6 +65,7 @@ pub async fn start_server_with(upstream: Upstream, admin_token: Option<&str>) ->
         upstream,
         admin_token: admin_token.map(str::to_owned),
         upstream_timeout: Duration::from_secs(5),
+        limits,
     })
     .await
     .expect("server starts");

@@ -1,0 +1,393 @@
+//! One URL holder cannot exhaust the server: session, stream and connection
+//! caps, connection timeouts, and sessions bound to the URL that made them.
+//! Every loop is bounded and every server listens on 127.0.0.1:0 with caps
+//! small enough to reach in a few requests.
+
+use std::time::{Duration, Instant};
+
+use malomo_mcp::access::ToolFilter;
+use malomo_mcp::limits::Limits;
+use malomo_mcp::serve::Upstream;
+use malomo_mcp::store::NewServer;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::{TestServer, quiet_sandbox, start_server_limited};
+
+async fn start(limits: Limits) -> TestServer {
+    start_server_limited(Upstream::Sandbox(quiet_sandbox()), None, limits).await
+}
+
+/// The MCP URL of a second server on the same account.
+fn second_url(server: &TestServer, name: &str) -> String {
+    let created = server
+        .server
+        .store
+        .create_server(
+            &server.server.account_id,
+            NewServer {
+                name: name.to_owned(),
+                filter: ToolFilter::all(),
+                require_api_token_auth: false,
+                expires_at: None,
+            },
+        )
+        .expect("second server");
+    format!("{}/mcp/{}", server.base(), created.token)
+}
+
+fn http() -> reqwest::Client {
+    malomo_mcp::install_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+fn post(http: &reqwest::Client, url: &str, session: Option<&str>) -> reqwest::RequestBuilder {
+    let request = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    match session {
+        Some(id) => request
+            .header("mcp-session-id", id)
+            .header("mcp-protocol-version", "2025-11-25"),
+        None => request,
+    }
+}
+
+fn initialize(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "abuse", "version": "1"}}})
+}
+
+/// The JSON-RPC message of an answer sent as JSON or as one SSE event.
+fn message(text: &str) -> Value {
+    let data = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .find(|d| !d.is_empty())
+        .unwrap_or(text);
+    serde_json::from_str(data).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {text}"))
+}
+
+/// Opens a 2025-11-25 session at `url` and returns its id.
+async fn open_session(http: &reqwest::Client, url: &str) -> String {
+    let answer = post(http, url, None)
+        .json(&initialize(1))
+        .send()
+        .await
+        .expect("initialize");
+    assert_eq!(answer.status(), StatusCode::OK, "initialize refused");
+    let id = answer
+        .headers()
+        .get("mcp-session-id")
+        .expect("a session id")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let initialized = post(http, url, Some(&id))
+        .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .send()
+        .await
+        .expect("initialized");
+    assert_eq!(initialized.status(), StatusCode::ACCEPTED);
+    id
+}
+
+/// `tools/list` inside a session: the status and the message.
+async fn list_tools(http: &reqwest::Client, url: &str, session: &str) -> (StatusCode, String) {
+    let answer = post(http, url, Some(session))
+        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .send()
+        .await
+        .expect("tools/list");
+    let status = answer.status();
+    (status, answer.text().await.expect("body"))
+}
+
+fn assert_lists_tools(status: StatusCode, text: &str) {
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let tools = message(text)["result"]["tools"].as_array().map(Vec::len);
+    assert!(tools.is_some_and(|n| n > 0), "no tools in {text}");
+}
+
+#[tokio::test]
+async fn a_session_flood_from_one_url_is_capped_while_another_url_keeps_answering() {
+    let server = start(Limits {
+        sessions_per_server: 3,
+        sessions_total: 5,
+        ..Limits::default()
+    })
+    .await;
+    let http = http();
+    let a = server.url().to_owned();
+    let b = second_url(&server, "other");
+
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(open_session(&http, &a).await);
+    }
+    // The flood goes on: every further initialize at A is refused, with the
+    // request's id, a reason and when to retry.
+    for attempt in 0..20 {
+        let refused = post(&http, &a, None)
+            .json(&initialize(100 + attempt))
+            .send()
+            .await
+            .expect("initialize");
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            refused
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("30")
+        );
+        assert!(refused.headers().get("mcp-session-id").is_none());
+        let error = message(&refused.text().await.expect("body"));
+        assert_eq!(error["id"], 100 + attempt);
+        assert_eq!(error["error"]["code"], -32000);
+        assert_eq!(error["error"]["data"]["limit"], 3);
+        let text = error["error"]["message"].as_str().unwrap_or_default();
+        assert!(text.contains("limit of 3 live sessions"), "{text}");
+    }
+    // A's own sessions keep working, and so does everyone else.
+    let (status, text) = list_tools(&http, &a, &held[0]).await;
+    assert_lists_tools(status, &text);
+    let at_b = open_session(&http, &b).await;
+    let (status, text) = list_tools(&http, &b, &at_b).await;
+    assert_lists_tools(status, &text);
+
+    // Ending a session gives its place back at once.
+    let deleted = http
+        .delete(&a)
+        .header("mcp-session-id", &held[0])
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("delete");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    held[0] = open_session(&http, &a).await;
+
+    // The total cap (5): B may open one more, then the server is full.
+    let _second_at_b = open_session(&http, &b).await;
+    let full = post(&http, &b, None)
+        .json(&initialize(7))
+        .send()
+        .await
+        .expect("initialize");
+    assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(full.headers().contains_key("retry-after"));
+    server.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_session_answers_only_at_the_url_that_created_it() {
+    let server = start(Limits::default()).await;
+    let http = http();
+    let a = server.url().to_owned();
+    let b = second_url(&server, "other");
+    let session = open_session(&http, &a).await;
+
+    let (status, text) = list_tools(&http, &b, &session).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+    let stream = http
+        .get(&b)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(stream.status(), StatusCode::NOT_FOUND);
+    let deleted = http
+        .delete(&b)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), StatusCode::NOT_FOUND);
+
+    // Untouched at A.
+    let (status, text) = list_tools(&http, &a, &session).await;
+    assert_lists_tools(status, &text);
+    server.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_second_initialize_inside_a_session_is_refused() {
+    let server = start(Limits::default()).await;
+    let http = http();
+    let a = server.url().to_owned();
+    let session = open_session(&http, &a).await;
+    let again = post(&http, &a, Some(&session))
+        .json(&initialize(9))
+        .send()
+        .await
+        .expect("initialize");
+    let text = again.text().await.expect("body");
+    let answer = message(&text);
+    assert_eq!(answer["id"], 9, "{text}");
+    assert_eq!(answer["error"]["code"], -32600, "{text}");
+    assert!(answer.get("result").is_none(), "{text}");
+    // The session itself goes on.
+    let (status, text) = list_tools(&http, &a, &session).await;
+    assert_lists_tools(status, &text);
+    server.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn open_sse_streams_are_capped_per_server() {
+    let server = start(Limits {
+        streams_per_server: 1,
+        ..Limits::default()
+    })
+    .await;
+    let http = http();
+    let a = server.url().to_owned();
+    let b = second_url(&server, "other");
+    let get = |url: &str, session: &str| {
+        http.get(url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .send()
+    };
+    let first = open_session(&http, &a).await;
+    let second = open_session(&http, &a).await;
+    let open = get(&a, &first).await.expect("get");
+    assert_eq!(open.status(), StatusCode::OK);
+
+    let refused = get(&a, &second).await.expect("get");
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    // The legacy 2024-11-05 transport counts against the same cap.
+    let legacy = http.get(format!("{a}/sse")).send().await.expect("sse");
+    assert_eq!(legacy.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Another server's streams are unaffected.
+    let at_b = open_session(&http, &b).await;
+    let other = get(&b, &at_b).await.expect("get");
+    assert_eq!(other.status(), StatusCode::OK);
+
+    // A closed stream gives its place back.
+    drop(open);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let retry = get(&a, &second).await.expect("get");
+        if retry.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stream's place never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(other);
+    server.server.shutdown().await;
+}
+
+/// Reads until the server closes the connection (or `within` passes);
+/// returns what it sent and whether it closed.
+async fn read_until_closed(tcp: &mut TcpStream, within: Duration) -> (String, bool) {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+            Err(_) => return (String::from_utf8_lossy(&seen).into_owned(), false),
+            Ok(Ok(0) | Err(_)) => return (String::from_utf8_lossy(&seen).into_owned(), true),
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_connections_are_closed_and_fast_ones_are_not() {
+    let server = start(Limits {
+        header_timeout: Duration::from_millis(500),
+        body_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    })
+    .await;
+    let addr = server.server.addr;
+    let silent = TcpStream::connect(addr).await.expect("connect");
+    let mut half_head = TcpStream::connect(addr).await.expect("connect");
+    half_head
+        .write_all(b"POST /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        .await
+        .expect("write");
+    let mut half_body = TcpStream::connect(addr).await.expect("connect");
+    half_body
+        .write_all(
+            b"POST /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 100\r\n\r\n{\"half\":",
+        )
+        .await
+        .expect("write");
+
+    // A fast client meanwhile is served, again and again on one connection.
+    let http = http();
+    for _ in 0..5 {
+        let health = http
+            .get(format!("{}/healthz", server.base()))
+            .send()
+            .await
+            .expect("healthz");
+        assert_eq!(health.status(), StatusCode::OK);
+    }
+
+    let mut silent = silent;
+    let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(5)).await;
+    assert!(closed, "a connection that sent nothing stayed open");
+    let (_, closed) = read_until_closed(&mut half_head, Duration::from_secs(5)).await;
+    assert!(closed, "a connection that sent half a head stayed open");
+    let (answer, closed) = read_until_closed(&mut half_body, Duration::from_secs(5)).await;
+    assert!(closed, "a connection that sent half a body stayed open");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    server.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_are_refused_until_one_closes() {
+    let server = start(Limits {
+        max_connections: 3,
+        ..Limits::default()
+    })
+    .await;
+    let addr = server.server.addr;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(addr).await.expect("connect"));
+    }
+    // Accepted in order: give the server a moment to take all three.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut over = TcpStream::connect(addr).await.expect("connect");
+    let (answer, closed) = read_until_closed(&mut over, Duration::from_secs(5)).await;
+    assert!(closed);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("retry-after: 30"), "{answer}");
+
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut tcp = TcpStream::connect(addr).await.expect("connect");
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let (answer, _) = read_until_closed(&mut tcp, Duration::from_secs(5)).await;
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no room after a close: {answer}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.server.shutdown().await;
+}
