@@ -750,7 +750,7 @@ pub async fn create_server(
                 CreatedFlash {
                     server_id: server_id.clone(),
                     url: mcp_url(&console.inner.public_url, &created.token),
-                    client_token: None,
+                    client_token: created.client_token.map(|c| c.token),
                 },
             );
             Ok(see_other(&format!("/console/servers/{server_id}/created")))

@@ -669,3 +669,29 @@ async fn deleting_an_account_says_its_servers_go_and_revokes_them() {
     let list = h.get("/console/accounts", Some(&cookie)).await;
     assert!(list.body.contains("1 MCP server revoked"));
 }
+
+#[tokio::test]
+async fn a_second_factor_server_shows_its_client_token_once() {
+    let h = harness();
+    let (cookie, csrf) = h.sign_in().await;
+    let id = h.account("shop");
+    let created = h
+        .post(
+            &format!("/console/accounts/{id}/servers"),
+            Some(&cookie),
+            &format!("csrf={csrf}&name=guarded&second_factor=on&expiry=none"),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let server = h.store.list_servers(Some(&id)).unwrap().remove(0);
+    assert!(server.require_api_token_auth);
+    let page = h.get(created.location(), Some(&cookie)).await;
+    let marker = "data-testid=\"client-token\" class=\"break\">";
+    let start = page.body.find(marker).expect("client token shown") + marker.len();
+    let token = page.body[start..].split('<').next().unwrap().to_string();
+    assert!(token.len() >= 32, "{token}");
+    assert!(page.body.contains(&format!("Authorization: Bearer {token}")));
+    let again = h.get(created.location(), Some(&cookie)).await;
+    assert!(!again.body.contains(&token), "a client token is never rendered twice");
+    assert!(!again.body.contains("data-testid=\"client-token\""));
+}
