@@ -141,6 +141,17 @@ impl Harness {
         (cookie.clone(), csrf_of(&page.body))
     }
 
+    /// Submits the create form of account `id` with `fields` (and the
+    /// form token).
+    async fn submit_server(&self, cookie: &str, csrf: &str, id: &str, fields: &str) -> Answer {
+        self.post(
+            &format!("/console/accounts/{id}/servers"),
+            Some(cookie),
+            &format!("csrf={csrf}&{fields}"),
+        )
+        .await
+    }
+
     fn account(&self, name: &str) -> String {
         self.store
             .create_account(name, "sk_test_console_key_0001", "http://127.0.0.1:9")
@@ -514,10 +525,11 @@ async fn the_console_creates_lists_and_revokes_through_the_store() {
     let (cookie, csrf) = h.sign_in().await;
     let id = h.account("shop");
     let created = h
-        .post(
-            &format!("/console/accounts/{id}/servers"),
-            Some(&cookie),
-            &format!("csrf={csrf}&name=orders-bot&methods=read&tags=orders&expiry=24h"),
+        .submit_server(
+            &cookie,
+            &csrf,
+            &id,
+            "name=orders-bot&methods=read&tags=orders&expiry=24h",
         )
         .await;
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
@@ -613,10 +625,11 @@ async fn a_config_without_tools_is_refused_with_the_form_kept() {
     let (cookie, csrf) = h.sign_in().await;
     let id = h.account("shop");
     let answer = h
-        .post(
-            &format!("/console/accounts/{id}/servers"),
-            Some(&cookie),
-            &format!("csrf={csrf}&name=nothing&methods=delete&tags=accounts&expiry=none"),
+        .submit_server(
+            &cookie,
+            &csrf,
+            &id,
+            "name=nothing&methods=delete&tags=accounts&expiry=none",
         )
         .await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -625,10 +638,11 @@ async fn a_config_without_tools_is_refused_with_the_form_kept() {
     assert!(h.store.list_servers(None).unwrap().is_empty());
 
     let past = h
-        .post(
-            &format!("/console/accounts/{id}/servers"),
-            Some(&cookie),
-            &format!("csrf={csrf}&name=old&expiry=date&expires_on=2001-01-01"),
+        .submit_server(
+            &cookie,
+            &csrf,
+            &id,
+            "name=old&expiry=date&expires_on=2001-01-01",
         )
         .await;
     assert_eq!(past.status, StatusCode::BAD_REQUEST);
@@ -676,10 +690,11 @@ async fn a_second_factor_server_shows_its_client_token_once() {
     let (cookie, csrf) = h.sign_in().await;
     let id = h.account("shop");
     let created = h
-        .post(
-            &format!("/console/accounts/{id}/servers"),
-            Some(&cookie),
-            &format!("csrf={csrf}&name=guarded&second_factor=on&expiry=none"),
+        .submit_server(
+            &cookie,
+            &csrf,
+            &id,
+            "name=guarded&second_factor=on&expiry=none",
         )
         .await;
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
@@ -690,8 +705,45 @@ async fn a_second_factor_server_shows_its_client_token_once() {
     let start = page.body.find(marker).expect("client token shown") + marker.len();
     let token = page.body[start..].split('<').next().unwrap().to_string();
     assert!(token.len() >= 32, "{token}");
-    assert!(page.body.contains(&format!("Authorization: Bearer {token}")));
+    assert!(
+        page.body
+            .contains(&format!("Authorization: Bearer {token}"))
+    );
     let again = h.get(created.location(), Some(&cookie)).await;
-    assert!(!again.body.contains(&token), "a client token is never rendered twice");
+    assert!(
+        !again.body.contains(&token),
+        "a client token is never rendered twice"
+    );
     assert!(!again.body.contains("data-testid=\"client-token\""));
+}
+
+#[tokio::test]
+async fn without_script_the_preview_button_renders_the_preview() {
+    let h = harness();
+    let (cookie, csrf) = h.sign_in().await;
+    let id = h.account("shop");
+    let answer = h
+        .submit_server(
+            &cookie,
+            &csrf,
+            &id,
+            "name=p&methods=write&tags=webhooks&intent=preview",
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(
+        h.store.list_servers(None).unwrap().is_empty(),
+        "nothing created"
+    );
+    assert!(answer.body.contains("destructive"), "badges shown");
+    let filter = crate::access::ToolFilter {
+        methods: vec!["write".into()],
+        tags: vec!["webhooks".into()],
+    };
+    let count = filter.allowed(h.store.tools()).count();
+    assert_eq!(answer.body.matches("<li>").count(), count);
+    assert!(
+        answer.body.contains("value=\"write\" checked"),
+        "choices kept"
+    );
 }
