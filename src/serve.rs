@@ -122,13 +122,6 @@ impl RunningServer {
     }
 }
 
-fn shared_runtime(timeout: Duration) -> anyhow::Result<Arc<Shared>> {
-    Ok(Arc::new(Shared::new(Runtime::new(
-        timeout,
-        CursorCodec::random(),
-    )?)?))
-}
-
 /// Opens the store, provisions the account and a `default` MCP server, and
 /// serves HTTP until shut down.
 pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
@@ -136,13 +129,19 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
     // sandbox are independent: do them at once, to answer sooner.
     let db = options.db.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&db));
-    let (started, shared) = tokio::join!(start_upstream(options.upstream.clone()), async {
+    let (started, tools) = tokio::join!(start_upstream(options.upstream.clone()), async {
         // The tool descriptions are built while the database opens.
-        shared_runtime(options.upstream_timeout)
+        Shared::describe_tools()
     });
     let store = store.await??;
     let started = started?;
-    let shared = shared?;
+    // Cursors are signed with the store's key: valid on every node that
+    // shares the store, and across restarts.
+    let cursors = CursorCodec::new(store.cursor_key()?);
+    let shared = Arc::new(Shared::with_tools(
+        Runtime::new(options.upstream_timeout, cursors)?,
+        tools?,
+    ));
     if let Some(token) = options.admin_token.as_deref().filter(|t| !t.is_empty()) {
         store.add_admin_token_hash(token)?;
     }
@@ -221,7 +220,8 @@ pub async fn stdio(
 ) -> anyhow::Result<()> {
     use rmcp::ServiceExt;
     let started = start_upstream(upstream).await?;
-    let shared = shared_runtime(timeout)?;
+    // stdio has no store: its cursors live as long as the process.
+    let shared = Arc::new(Shared::new(Runtime::new(timeout, CursorCodec::random())?)?);
     let handler = McpHandler::fixed(
         shared,
         Scope {

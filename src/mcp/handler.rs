@@ -30,7 +30,8 @@ use crate::runtime::{Account, RateLimit, Runtime, ToolOutcome};
 pub struct Scope {
     pub account: Account,
     pub filter: ToolFilter,
-    /// A label for logs (the provisioned server's id, or `stdio`).
+    /// The provisioned server's id (or `stdio`): the label of its logs,
+    /// and what its list cursors are bound to.
     pub label: String,
 }
 
@@ -63,12 +64,19 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(runtime: Runtime) -> anyhow::Result<Self> {
+        Ok(Self::with_tools(runtime, Self::describe_tools()?))
+    }
+
+    /// Every tool of the table as MCP describes it (built apart from the
+    /// runtime, so that a caller can do it while it opens the store).
+    pub fn describe_tools() -> anyhow::Result<Vec<Tool>> {
         let all = ToolFilter::all();
-        let tools = TOOLS
-            .iter()
-            .map(|def| mcp_tool(def, &all))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Self { runtime, tools })
+        TOOLS.iter().map(|def| mcp_tool(def, &all)).collect()
+    }
+
+    /// From tools made by [`Shared::describe_tools`].
+    pub fn with_tools(runtime: Runtime, tools: Vec<Tool>) -> Self {
+        Self { runtime, tools }
     }
 
     /// The tools `filter` allows, in the table's (deterministic) order, each
@@ -221,7 +229,7 @@ impl McpHandler {
         let outcome = self
             .shared
             .runtime
-            .call_scoped(&scope.account, &scope.filter, tool, arguments)
+            .call_scoped(&scope.label, &scope.account, &scope.filter, tool, arguments)
             .await;
         tracing::info!(
             target: "malomo_mcp::tool_call",

@@ -58,6 +58,7 @@ fn describe(keys: &[Key]) -> String {
 /// `args`. An upstream error comes back as the tool outcome to return.
 async fn read(
     rt: &Runtime,
+    server: &str,
     account: &Account,
     read_tool: &str,
     args: &Map<String, Value>,
@@ -72,7 +73,7 @@ async fn read(
         .filter(|(name, _)| reader.fields.iter().any(|f| f.name == name.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let outcome = rt.direct(account, reader, &read_args).await;
+    let outcome = rt.direct(server, account, reader, &read_args).await;
     match outcome.structured {
         Some(value) if !outcome.is_error && value.is_object() => Ok(value),
         _ => Err(outcome),
@@ -97,6 +98,7 @@ fn safe_add_tool(write_tool: &str, filter: &ToolFilter) -> Option<&'static str> 
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn guarded_replace(
     rt: &Runtime,
+    server: &str,
     account: &Account,
     filter: &ToolFilter,
     tool: &ToolDef,
@@ -107,10 +109,10 @@ pub(super) async fn guarded_replace(
 ) -> ToolOutcome {
     let Some(new_items) = args.get(array.field) else {
         // Without the array the upstream leaves it alone.
-        return rt.direct(account, tool, args).await;
+        return rt.direct(server, account, tool, args).await;
     };
     if args.get(override_flag).and_then(Value::as_bool) != Some(true) {
-        let current = match read(rt, account, read_tool, args).await {
+        let current = match read(rt, server, account, read_tool, args).await {
             Ok(v) => v,
             Err(outcome) => return outcome,
         };
@@ -156,7 +158,7 @@ pub(super) async fn guarded_replace(
             return outcome;
         }
     }
-    rt.direct(account, tool, args).await
+    rt.direct(server, account, tool, args).await
 }
 
 /// Adds or removes one element of a keyed array by read-modify-write,
@@ -165,6 +167,7 @@ pub(super) async fn guarded_replace(
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn merge(
     rt: &Runtime,
+    server: &str,
     account: &Account,
     args: &Map<String, Value>,
     array: KeyedArray,
@@ -183,7 +186,7 @@ pub(super) async fn merge(
     };
     let element: Key = array.key.iter().map(|k| key_text(args.get(*k))).collect();
     for attempt in 0..2 {
-        let current = match read(rt, account, read_tool, args).await {
+        let current = match read(rt, server, account, read_tool, args).await {
             Ok(v) => v,
             Err(outcome) => return outcome,
         };
@@ -216,7 +219,7 @@ pub(super) async fn merge(
         };
         // Someone else may have changed the array since we read it: check
         // again right before writing, and start over once if so.
-        let again = match read(rt, account, read_tool, args).await {
+        let again = match read(rt, server, account, read_tool, args).await {
             Ok(v) => v,
             Err(outcome) => return outcome,
         };
@@ -236,7 +239,7 @@ pub(super) async fn merge(
             Value::Array(new_keys.iter().map(|k| key_object(k, array)).collect()),
         );
         // `direct` routes the arguments and reports a routing error itself.
-        return rt.direct(account, writer, &write_args).await;
+        return rt.direct(server, account, writer, &write_args).await;
     }
     ToolOutcome::error("Conflict, nothing was changed; retry")
 }

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::access::ToolFilter;
 use crate::catalog::{Behavior, INTEGRATION, TOOLS, ToolDef};
-pub use cursor::CursorCodec;
+pub use cursor::{CursorCodec, CursorScope};
 use upstream::UpstreamResponse;
 pub use upstream::{Account, RateLimit, UpstreamClient};
 use validate::ArgumentValidator;
@@ -85,16 +85,18 @@ impl Runtime {
         self.validators.get(index)
     }
 
-    /// Runs `tool` with `arguments` for `account`, as a server that shows
+    /// Runs `tool` with `arguments` for `account`, on behalf of the MCP
+    /// server `server` (its id; list cursors are bound to it) that shows
     /// every tool: its messages may name any tool. Never panics on input;
     /// every failure is a tool error with a message that names its cause.
     pub async fn call(
         &self,
+        server: &str,
         account: &Account,
         tool: &'static ToolDef,
         arguments: Option<Map<String, Value>>,
     ) -> ToolOutcome {
-        self.call_scoped(account, &ToolFilter::all(), tool, arguments)
+        self.call_scoped(server, account, &ToolFilter::all(), tool, arguments)
             .await
     }
 
@@ -102,6 +104,7 @@ impl Runtime {
     /// tools that server shows.
     pub async fn call_scoped(
         &self,
+        server: &str,
         account: &Account,
         filter: &ToolFilter,
         tool: &'static ToolDef,
@@ -122,7 +125,7 @@ impl Runtime {
             return ToolOutcome::error("arguments must be a JSON object");
         };
         match tool.behavior {
-            Behavior::Direct => self.direct(account, tool, &args).await,
+            Behavior::Direct => self.direct(server, account, tool, &args).await,
             Behavior::GuardedReplace {
                 array,
                 read_tool,
@@ -130,6 +133,7 @@ impl Runtime {
             } => {
                 keyed::guarded_replace(
                     self,
+                    server,
                     account,
                     filter,
                     tool,
@@ -148,7 +152,7 @@ impl Runtime {
                 id_arg,
             } => {
                 keyed::merge(
-                    self, account, &args, array, op, read_tool, write_tool, id_arg,
+                    self, server, account, &args, array, op, read_tool, write_tool, id_arg,
                 )
                 .await
             }
@@ -158,6 +162,7 @@ impl Runtime {
     /// One upstream request, normalized.
     async fn direct(
         &self,
+        server: &str,
         account: &Account,
         tool: &ToolDef,
         args: &Map<String, Value>,
@@ -168,7 +173,13 @@ impl Runtime {
                 return ToolOutcome::error(format!("Invalid arguments for `{}`: {e}", tool.name));
             }
         };
-        if let Some(paging) = tool.pagination {
+        let filters = tool.pagination.map(|_| cursor::filter_digest(args));
+        let cursor_scope = filters.as_deref().map(|filters| CursorScope {
+            server,
+            tool: tool.name,
+            filters,
+        });
+        if let (Some(paging), Some(cursor_scope)) = (tool.pagination, cursor_scope) {
             let limit = args
                 .get("limit")
                 .and_then(Value::as_u64)
@@ -182,7 +193,7 @@ impl Runtime {
                 .and_then(Value::as_str)
                 .filter(|c| !c.is_empty())
             {
-                match self.cursors.decode(tool.name, cursor) {
+                match self.cursors.decode(cursor_scope, cursor) {
                     Ok(params) => {
                         for (key, value) in params {
                             request.query.retain(|(k, _)| *k != key);
@@ -197,14 +208,19 @@ impl Runtime {
             Ok(r) => r,
             Err(e) => return ToolOutcome::error(e.to_string()),
         };
-        self.normalize(tool, response)
+        self.normalize(tool, cursor_scope, response)
     }
 
     /// Turns an upstream answer into the tool's output shape.
-    fn normalize(&self, tool: &ToolDef, response: UpstreamResponse) -> ToolOutcome {
+    fn normalize(
+        &self,
+        tool: &ToolDef,
+        cursor_scope: Option<CursorScope<'_>>,
+        response: UpstreamResponse,
+    ) -> ToolOutcome {
         let status = response.status;
         let mut outcome = if (200..300).contains(&status) {
-            match self.success_value(tool, &response) {
+            match self.success_value(tool, cursor_scope, &response) {
                 // The upstream's own JSON is the text when it is passed
                 // through unchanged (no second serialization).
                 Ok((value, true)) => match std::str::from_utf8(&response.body) {
@@ -228,6 +244,7 @@ impl Runtime {
     fn success_value(
         &self,
         tool: &ToolDef,
+        cursor_scope: Option<CursorScope<'_>>,
         response: &UpstreamResponse,
     ) -> Result<(Value, bool), String> {
         let body: Value = if response.body.iter().all(u8::is_ascii_whitespace) {
@@ -240,7 +257,7 @@ impl Runtime {
                 )
             })?
         };
-        if let Some(paging) = tool.pagination {
+        if let (Some(paging), Some(cursor_scope)) = (tool.pagination, cursor_scope) {
             let items = match body {
                 Value::Array(items) => items,
                 Value::Object(_) if paging.object_as_item => vec![body],
@@ -270,7 +287,7 @@ impl Runtime {
                         .filter(|(k, _)| k != paging.limit_param)
                         .map(|(k, v)| (k.into_owned(), v.into_owned()))
                         .collect();
-                    self.cursors.encode(tool.name, params)
+                    self.cursors.encode(cursor_scope, params)
                 });
             return Ok((json!({ "items": items, "next_cursor": next_cursor }), false));
         }

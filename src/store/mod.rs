@@ -223,6 +223,7 @@ pub struct Store {
 /// Tokens longer than this are unknown without asking the database.
 const MAX_TOKEN_LEN: usize = 256;
 const KEY_CHECK: &str = "master_key_check";
+const CURSOR_KEY: &str = "cursor_signing_key";
 
 fn now_secs() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
@@ -269,6 +270,22 @@ impl Store {
             }),
             tools: catalog::TOOLS,
         })
+    }
+
+    /// The key that signs list cursors: made once per store (sealed under
+    /// the master key) so that every node sharing the store accepts the
+    /// cursors of the others, and a restart keeps them valid.
+    pub fn cursor_key(&self) -> anyhow::Result<[u8; 32]> {
+        let mut fresh = [0u8; 32];
+        rand::fill(&mut fresh);
+        let sealed = self.inner.key.seal(&fresh, CURSOR_KEY.as_bytes())?;
+        let stored = self
+            .backend()
+            .init_meta(CURSOR_KEY, &sealed)
+            .map_err(anyhow::Error::from)?;
+        let key = self.inner.key.open(&stored, CURSOR_KEY.as_bytes())?;
+        key.try_into()
+            .map_err(|_| anyhow::anyhow!("the stored cursor key is not 32 bytes"))
     }
 
     /// Validates filters against `tools` instead of the generated table.

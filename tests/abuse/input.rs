@@ -1,17 +1,21 @@
 //! Hostile tool input: path arguments that try to leave their template,
-//! values that break their declared `format`.
+//! values that break their declared `format`, cursors used elsewhere than
+//! where they were made.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use malomo_mcp::catalog;
 use malomo_mcp::runtime::{Account, CursorCodec, Runtime};
+use malomo_mcp::sandbox::DEMO_EMAIL;
 use malomo_mcp::serve::Upstream;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value, json};
 
-use crate::support::{call, start_server_with, stateless_client, tool_error};
+use crate::support::{
+    call, ok, quiet_sandbox, start_server, start_server_with, stateless_client, tool_error,
+};
 
 /// An upstream that answers `{}` to everything and records the raw request
 /// target (method and path exactly as they arrived on the wire).
@@ -179,7 +183,7 @@ fn any_path_argument_is_exactly_one_segment_or_no_request() {
         ] {
             let mut arguments = Map::new();
             arguments.insert(field.to_owned(), Value::String(value.clone()));
-            let outcome = rt.block_on(runtime.call(&account, tool, Some(arguments)));
+            let outcome = rt.block_on(runtime.call("srv_test", &account, tool, Some(arguments)));
             let seen = upstream.take();
             match seen.as_slice() {
                 [] => prop_assert!(
@@ -250,5 +254,84 @@ async fn values_that_break_their_format_reach_no_upstream() {
     .await;
     assert_eq!(upstream.take().len(), 1);
     let _ = client.cancel().await;
+    server.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_cursor_works_only_for_its_server_tool_and_filters() {
+    use malomo_mcp::access::ToolFilter;
+    use malomo_mcp::store::NewServer;
+    // Server A: the default one, on the sandbox.
+    let server = start_server(quiet_sandbox()).await;
+    let a = stateless_client(server.url()).await;
+    let first = ok(
+        &a,
+        "list_all_malomo_orders",
+        json!({"customer_email": DEMO_EMAIL, "limit": 1}),
+    )
+    .await;
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a second page of the demo customer's orders")
+        .to_owned();
+    // Same server, tool and filters: the next page, whatever the limit.
+    ok(
+        &a,
+        "list_all_malomo_orders",
+        json!({"limit": 2, "next_cursor": cursor, "customer_email": DEMO_EMAIL}),
+    )
+    .await;
+
+    // Server B: another account (its own key and upstream) in the same
+    // process.
+    let upstream = RecordingUpstream::start().await;
+    let store = &server.server.store;
+    let account = store
+        .create_account("other", "sk_other_account", &upstream.base_url)
+        .expect("account");
+    let created = store
+        .create_server(
+            &account.id,
+            NewServer {
+                name: "b".into(),
+                filter: ToolFilter::all(),
+                require_api_token_auth: false,
+                expires_at: None,
+            },
+        )
+        .expect("server");
+    let b = stateless_client(&format!("{}/mcp/{}", server.base(), created.token)).await;
+    let error = tool_error(
+        &b,
+        "list_all_malomo_orders",
+        json!({"customer_email": DEMO_EMAIL, "next_cursor": cursor}),
+    )
+    .await;
+    assert!(error.contains("another MCP server"), "{error}");
+    assert_eq!(upstream.take(), Vec::<String>::new());
+
+    // On A, with other filters or another tool.
+    for (tool, arguments, words) in [
+        (
+            "list_all_malomo_orders",
+            json!({"customer_email": "someone.else@example.com", "next_cursor": cursor}),
+            "other filter arguments",
+        ),
+        (
+            "list_all_malomo_orders",
+            json!({"next_cursor": cursor}),
+            "other filter arguments",
+        ),
+        (
+            "list_all_malomo_customers",
+            json!({"next_cursor": cursor}),
+            "issued by the tool `list_all_malomo_orders`",
+        ),
+    ] {
+        let error = tool_error(&a, tool, arguments.clone()).await;
+        assert!(error.contains(words), "{tool}({arguments}): {error}");
+    }
+    let _ = a.cancel().await;
+    let _ = b.cancel().await;
     server.server.shutdown().await;
 }
