@@ -157,39 +157,47 @@ fn load_file<T: DeserializeOwned>(
     Ok(Loaded { name, source, spec })
 }
 
-/// Parses one YAML record, turning serde's complaint into a [`SpecError`].
+/// Parses one YAML record, turning the parser's complaint into a
+/// [`SpecError`] with the file, line, column and field path.
 pub fn parse<T: DeserializeOwned>(source: &SourceFile) -> Result<T, SpecError> {
-    let de = serde_yaml::Deserializer::from_str(&source.text);
-    serde_path_to_error::deserialize(de).map_err(|err| {
-        let field = err.path().to_string();
-        let inner = err.into_inner();
-        let (line, column) = inner
+    // serde-saphyr hands its deserializer to a closure and locates the
+    // error on the way out; serde_path_to_error records the field path on
+    // the way in, so the path is carried out beside the error.
+    let mut field = String::new();
+    let parsed = serde_saphyr::with_deserializer_from_str(&source.text, |de| {
+        serde_path_to_error::deserialize(de).map_err(|err| {
+            field = err.path().to_string();
+            err.into_inner()
+        })
+    });
+    parsed.map_err(|err| {
+        let (line, column) = err
             .location()
-            .map(|l| (l.line(), l.column()))
+            .map(|l| (l.line() as usize, l.column() as usize))
             .unwrap_or((0, 0));
-        let mut message = inner.to_string();
-        // The location is reported apart; drop serde_yaml's copy of it.
-        if let Some((line, column)) = inner.location().map(|l| (l.line(), l.column())) {
-            let suffix = format!(" at line {line} column {column}");
-            if let Some(at) = message.find(&suffix) {
-                message.replace_range(at..at + suffix.len(), "");
-            }
-        }
-        // serde_yaml prefixes the path it knows; ours is reported apart.
-        if let Some((prefix, rest)) = message.split_once(": ")
-            && !prefix.contains(' ')
-            && field.starts_with(prefix)
-        {
-            message = rest.to_string();
-        }
         SpecError {
             file: source.name.clone(),
             line,
             column,
             field: if field == "." { String::new() } else { field },
-            message,
+            message: yaml_message(&err),
         }
     })
+}
+
+/// The parser's message alone: the location and the field are reported
+/// apart, and a snippet of the source would repeat the line.
+fn yaml_message(err: &serde_saphyr::Error) -> String {
+    let text = err.without_snippet().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let message = match err.location() {
+        Some(l) => {
+            let suffix = format!(" at line {}, column {}", l.line(), l.column());
+            first.strip_suffix(&suffix).unwrap_or(first)
+        }
+        None => first,
+    };
+    message.to_string()
 }
 
 fn display(root: &Path, path: &Path) -> String {

@@ -29,9 +29,9 @@ fn documented_methods_become_tools() {
             .to_string_lossy()
             .into_owned();
         let text = fs::read_to_string(&path).expect("read");
-        let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("yaml");
-        for method in doc["methods"].as_mapping().expect("methods").keys() {
-            documented.insert((resource.clone(), method.as_str().expect("name").to_string()));
+        let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml");
+        for method in doc["methods"].as_object().expect("methods").keys() {
+            documented.insert((resource.clone(), method.clone()));
         }
     }
     let tools: BTreeSet<(String, String)> = catalog
