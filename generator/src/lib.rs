@@ -44,6 +44,20 @@ pub fn generate(root: &Path) -> Result<(Catalog, FileSet), Error> {
     Ok((catalog, files))
 }
 
+/// Generates every output file from one integration directory and a
+/// templates directory; errors name files relative to `integration_dir`.
+/// (The fixture tests use this: each case is an integration directory.)
+pub fn generate_integration(
+    integration_dir: &Path,
+    templates_dir: &Path,
+) -> Result<(Catalog, FileSet), Error> {
+    let templates = render::Templates::load(templates_dir)?;
+    let specs = load::load_integration(integration_dir, integration_dir)?;
+    let catalog = model::build(&specs, &templates)?;
+    let files = output::files(&catalog, &templates)?;
+    Ok((catalog, files))
+}
+
 /// Generates and writes everything into `out`.
 pub fn write(root: &Path, out: &Path) -> Result<Catalog, Error> {
     let (catalog, files) = generate(root)?;

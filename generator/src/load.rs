@@ -74,6 +74,13 @@ pub fn load_specs(root: &Path) -> Result<SpecSet, Error> {
             .into());
         }
     };
+    load_integration(root, &dir)
+}
+
+/// Loads one integration directory (`integration.yaml`, `resources/`,
+/// `docs/`, optional `prompts.yaml`). File names in errors are shown
+/// relative to `root`.
+pub fn load_integration(root: &Path, dir: &Path) -> Result<SpecSet, Error> {
     let integration_name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

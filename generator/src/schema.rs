@@ -97,12 +97,14 @@ impl<'a> SchemaResolver<'a> {
                             .map(move |k| format!("{}.{k}", r.name))
                     })
                     .collect();
+                let expected = if known.is_empty() {
+                    "no resource defines named `schemas:` yet; expected an inline schema, or a schema added under `schemas:`".to_string()
+                } else {
+                    format!("expected one of: {}", known.join(", "))
+                };
                 return Err(source.error_at(
                     at,
-                    format!(
-                        "`ref: {reference}` names no schema; expected one of: {}",
-                        known.join(", ")
-                    ),
+                    format!("`ref: {reference}` names no schema; {expected}"),
                 ));
             };
             let mut merged = target.clone();

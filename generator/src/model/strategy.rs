@@ -104,6 +104,27 @@ impl MethodContext<'_> {
                         .into());
                 }
             }
+            // The runtime compares keys as text: a member that may be a
+            // number, an object or null would not identify an element.
+            for k in &array.key {
+                let member = self.resolver.resolve(
+                    &props[k],
+                    &self.resource.name,
+                    self.source(),
+                    &["methods", self.method, "strategy"],
+                )?;
+                if member.json_type != Some(JsonType::String) || member.nullable {
+                    return Err(self
+                        .err(
+                            &["strategy", key, "array", "key"],
+                            format!(
+                                "key member `{k}` of `{}` items is not a non-null string; expected `type: string` (keys are compared as text)",
+                                array.field
+                            ),
+                        )
+                        .into());
+                }
+            }
             Ok(KeyedArray {
                 field: array.field.clone(),
                 key: array.key.clone(),

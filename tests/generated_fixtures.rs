@@ -1,0 +1,65 @@
+//! The generator's fixture snapshots (generator/tests/fixtures/<case>/
+//! expected/tools.rs) compiled against the runtime's table types, all cases
+//! in this one test crate: generated code that does not build fails here.
+//! `generator/tests/fixtures.rs` checks that every case that generates is
+//! listed.
+
+#![allow(dead_code)]
+
+mod custom_methods {
+    use malomo_mcp::catalog::*;
+    include!("../generator/tests/fixtures/custom_methods/expected/tools.rs");
+}
+
+mod pagination {
+    use malomo_mcp::catalog::*;
+    include!("../generator/tests/fixtures/pagination/expected/tools.rs");
+}
+
+mod plain_resource {
+    use malomo_mcp::catalog::*;
+    include!("../generator/tests/fixtures/plain_resource/expected/tools.rs");
+}
+
+mod prompts {
+    use malomo_mcp::catalog::*;
+    include!("../generator/tests/fixtures/prompts/expected/tools.rs");
+}
+
+mod renames_and_collisions {
+    use malomo_mcp::catalog::*;
+    include!("../generator/tests/fixtures/renames_and_collisions/expected/tools.rs");
+}
+
+mod strategies {
+    use malomo_mcp::catalog::*;
+    include!("../generator/tests/fixtures/strategies/expected/tools.rs");
+}
+
+/// Each compiled table is usable as the runtime uses it: its schemas are
+/// JSON objects and its tool names are unique.
+#[test]
+fn fixture_tables_compile_and_hold_json_schemas() {
+    let cases: &[(&str, &[malomo_mcp::catalog::ToolDef])] = &[
+        ("custom_methods", custom_methods::TOOLS),
+        ("pagination", pagination::TOOLS),
+        ("plain_resource", plain_resource::TOOLS),
+        ("prompts", prompts::TOOLS),
+        ("renames_and_collisions", renames_and_collisions::TOOLS),
+        ("strategies", strategies::TOOLS),
+    ];
+    for (case, tools) in cases {
+        assert!(!tools.is_empty(), "{case}: no tools");
+        let mut names: Vec<&str> = tools.iter().map(|t| t.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), tools.len(), "{case}: duplicate tool names");
+        for tool in tools.iter() {
+            for schema in [tool.input_schema, tool.output_schema] {
+                let value: serde_json::Value = serde_json::from_str(schema)
+                    .unwrap_or_else(|e| panic!("{case}/{}: {e}", tool.name));
+                assert!(value.is_object(), "{case}/{}", tool.name);
+            }
+        }
+    }
+}
