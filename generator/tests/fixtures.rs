@@ -103,6 +103,10 @@ fn every_fixture_matches_its_snapshot() {
 /// from `tests/generated_fixtures.rs` would go unbuilt.
 #[test]
 fn every_generating_fixture_is_compiled() {
+    if overwrite() {
+        // The other test is rewriting expected/ at this moment.
+        return;
+    }
     let compile = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/generated_fixtures.rs");
     let listed = fs::read_to_string(&compile).expect("tests/generated_fixtures.rs");
     for case in cases() {
