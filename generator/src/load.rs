@@ -204,7 +204,14 @@ fn yaml_message(err: &serde_saphyr::Error) -> String {
         }
         None => first,
     };
-    message.to_string()
+    match message {
+        // A tagged enum (a strategy) written with two keys.
+        "expected end of mapping after enum variant value" => {
+            "a second key beside the one that chose the variant; expected exactly one key here"
+                .to_string()
+        }
+        other => other.to_string(),
+    }
 }
 
 fn display(root: &Path, path: &Path) -> String {

@@ -348,17 +348,15 @@ pub struct AnnotationsSpec {
     pub open_world: Option<bool>,
 }
 
-/// A runtime strategy that replaces one direct upstream call; exactly one
-/// member is set.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StrategySpec {
+/// A runtime strategy that replaces one direct upstream call. The YAML key
+/// under `strategy:` names which one, so a method has at most one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategySpec {
     /// A full-replacement update guarded against dropping keyed elements.
-    #[serde(default)]
-    pub guarded_replace: Option<GuardedReplaceSpec>,
+    GuardedReplace(GuardedReplaceSpec),
     /// Add or remove one element of a keyed array by read-modify-write.
-    #[serde(default)]
-    pub keyed_array_merge: Option<KeyedArrayMergeSpec>,
+    KeyedArrayMerge(KeyedArrayMergeSpec),
 }
 
 /// An array of objects whose elements are identified by some members.

@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 use crate::error::Error;
 use crate::schema::{Dialect, Direction};
 use crate::spec::MethodKind;
+use crate::spec::StrategySpec;
 
 use super::method::MethodContext;
 use super::*;
@@ -18,10 +19,7 @@ impl MethodContext<'_> {
     ) -> Result<Endpoint, Error> {
         let spec = self.spec;
         let paging = &self.specs.integration.spec.pagination;
-        let merges = spec
-            .strategy
-            .as_ref()
-            .is_some_and(|s| s.keyed_array_merge.is_some());
+        let merges = matches!(spec.strategy, Some(StrategySpec::KeyedArrayMerge(_)));
         let mut parameters = Vec::new();
         for (group, location, fields) in [
             ("path_params", Location::Path, &spec.path_params),

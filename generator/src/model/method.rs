@@ -3,40 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::error::{Error, SourceFile, SpecError};
 use crate::load::{Loaded, SpecSet};
-use crate::render::{self, Templates};
+use crate::render::Templates;
 use crate::schema::{Dialect, Direction, SchemaResolver};
-use crate::spec::{HttpVerb, JsonType, MethodKind, MethodSpec, ResourceSpec, SchemaSpec};
+use crate::spec::{
+    HttpVerb, JsonType, MethodDocSpec, MethodKind, MethodSpec, ResourceSpec, SchemaSpec,
+};
 
+use super::inputs::input_schema;
 use super::*;
-
-#[derive(Serialize)]
-struct DescriptionContext<'a> {
-    integration: &'a str,
-    title: &'a str,
-    singular: &'a str,
-    plural: &'a str,
-    kind: &'a str,
-    description: &'a str,
-    warnings: &'a [String],
-    paginated: bool,
-    behavior: &'a Behavior,
-    read_only: bool,
-}
-
-#[derive(Serialize)]
-struct ControlContext<'a> {
-    role: &'a str,
-    singular: &'a str,
-    plural: &'a str,
-    default_limit: u32,
-    max_limit: u32,
-    array: Option<&'a KeyedArray>,
-}
 
 pub(super) struct MethodContext<'a> {
     pub(super) specs: &'a SpecSet,
@@ -70,10 +48,58 @@ impl MethodContext<'_> {
         self.source().error_at(&at, message)
     }
 
-    pub(super) fn build(&self, doc: Option<&crate::spec::MethodDocSpec>) -> Result<Built, Error> {
-        let spec = self.spec;
-        let integration = &self.specs.integration.spec;
+    /// Builds the method's endpoint and, when it is documented, its tool.
+    /// Each step is one concern: inputs (inputs.rs), strategy
+    /// (strategy.rs), class and annotations, schemas, words (describe.rs).
+    pub(super) fn build(&self, doc: Option<&MethodDocSpec>) -> Result<Built, Error> {
         self.check_path_params()?;
+        let paginated = self.paginated()?;
+        let mut inputs = self.spec_inputs()?;
+        let behavior = self.behavior(&inputs)?;
+        self.add_control_inputs(&mut inputs, paginated, &behavior)?;
+        let output_schema = self.output_schema(paginated)?;
+        let sends = self.sent_verbs();
+        let class = self.class(&sends)?;
+        let annotations = self.annotations(class);
+        let tags = self.tags();
+
+        let endpoint = self.endpoint(doc, &tags, paginated)?;
+        let Some(doc) = doc else {
+            return Ok(Built {
+                tool: None,
+                endpoint,
+            });
+        };
+        self.document_inputs(&mut inputs, doc)?;
+        let tool = Tool {
+            name: self.tool_name(),
+            title: self.title(doc)?,
+            description: self.description(doc, paginated, &behavior, annotations.read_only)?,
+            resource: self.resource.name.clone(),
+            method: self.method.to_string(),
+            class,
+            custom: self.kind == MethodKind::Custom,
+            sends,
+            tags,
+            http: self.spec.http,
+            path: self.spec.path.clone(),
+            fields: inputs.iter().map(|i| i.route.clone()).collect(),
+            input_schema: input_schema(&inputs, doc),
+            output_schema,
+            annotations,
+            pagination: paginated.then(|| self.pagination()),
+            behavior,
+        };
+        Ok(Built {
+            tool: Some(tool),
+            endpoint,
+        })
+    }
+
+    /// Whether the method pages: list methods do unless the spec turns it
+    /// off; `pagination` elsewhere is an error.
+    fn paginated(&self) -> Result<bool, Error> {
+        let spec = self.spec;
         let paginated = match (&spec.pagination, self.kind) {
             (Some(p), MethodKind::List) => p.enabled,
             (None, MethodKind::List) => true,
@@ -84,115 +110,66 @@ impl MethodContext<'_> {
             }
             (None, _) => false,
         };
+        Ok(paginated)
+    }
 
-        // The flat namespace: spec fields, then control fields.
-        let mut inputs: Vec<InputField> = Vec::new();
-        let groups: [(&str, Location, &indexmap::IndexMap<String, SchemaSpec>); 3] = [
-            ("path_params", Location::Path, &spec.path_params),
-            ("query", Location::Query, &spec.query),
-            ("body", Location::Body, &spec.body),
-        ];
-        for (group, location, fields) in groups {
-            for (wire, field) in fields {
-                let at = ["methods", self.method, group, wire.as_str()];
-                let resolved =
-                    self.resolver
-                        .resolve(field, &self.resource.name, self.source(), &at)?;
-                let flat = resolved.flat_name.clone().unwrap_or_else(|| wire.clone());
-                if let Some(other) = inputs.iter().find(|i| i.route.name == flat) {
-                    return Err(self
-                        .err(
-                            &[group, wire],
-                            format!(
-                                "`{flat}` is already a {} field of this method; path, query and body fields share one flat input namespace, expected `as: <another name>` on one of them",
-                                location_name(other.route.location)
-                            ),
-                        )
-                        .into());
-                }
-                let schema = self.resolver.convert(
-                    field,
-                    &self.resource.name,
-                    self.source(),
-                    &at,
-                    Direction::Input,
-                    Dialect::JsonSchema,
-                )?;
-                inputs.push(InputField {
-                    route: Route {
-                        name: flat,
-                        wire: wire.clone(),
-                        location,
-                        required: resolved.required || location == Location::Path,
-                    },
-                    schema,
-                });
-            }
-        }
-
-        let behavior = self.behavior(&inputs)?;
-        let guarded_array = match &behavior {
-            Behavior::GuardedReplace { array, .. } | Behavior::KeyedArrayMerge { array, .. } => {
-                Some(array.clone())
-            }
-            Behavior::Direct => None,
+    /// MCP annotations: read-only from the class, the others from the verb
+    /// unless the spec overrides them.
+    fn annotations(&self, class: Class) -> Annotations {
+        let o = self.spec.annotations;
+        // (destructive, idempotent) implied by the verb.
+        let (destructive, idempotent) = match self.spec.http {
+            HttpVerb::Get => (false, true),
+            HttpVerb::Post | HttpVerb::Patch => (false, false),
+            HttpVerb::Put | HttpVerb::Delete => (true, true),
         };
-        let control = |role: &str| -> Result<String, Error> {
-            let text = self.templates.render(
-                render::CONTROL_FIELD,
-                &ControlContext {
-                    role,
-                    singular: &self.resource.spec.singular,
-                    plural: &self.resource.spec.plural,
-                    default_limit: integration.pagination.default_limit,
-                    max_limit: integration.pagination.max_limit,
-                    array: guarded_array.as_ref(),
-                },
-            )?;
-            Ok(text.trim().to_string())
-        };
-        let mut controls: Vec<(String, Value)> = Vec::new();
-        if paginated {
-            controls.push((
-                "limit".to_string(),
-                json!({
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": integration.pagination.max_limit,
-                    "default": integration.pagination.default_limit,
-                    "description": control("limit")?,
-                }),
-            ));
-            controls.push((
-                "next_cursor".to_string(),
-                json!({"type": "string", "description": control("next_cursor")?}),
-            ));
+        Annotations {
+            read_only: class == Class::Read,
+            destructive: o.destructive.unwrap_or(destructive),
+            idempotent: o.idempotent.unwrap_or(idempotent),
+            open_world: o.open_world.unwrap_or(true),
         }
-        if let Behavior::GuardedReplace { override_flag, .. } = &behavior {
-            controls.push((
-                override_flag.clone(),
-                json!({"type": "boolean", "default": false, "description": control("override_flag")?}),
-            ));
-        }
-        for (name, schema) in controls {
-            if inputs.iter().any(|i| i.route.name == name) {
-                return Err(self
-                    .err(&[], format!("`{name}` is an input the runtime adds to this method; expected spec fields to use other names (`as: <another name>`)"))
-                    .into());
+    }
+
+    /// The resource's tags, then the method's own.
+    fn tags(&self) -> Vec<String> {
+        let mut tags = self.resource.spec.tags.clone();
+        for t in &self.spec.tags {
+            if !tags.contains(t) {
+                tags.push(t.clone());
             }
-            inputs.push(InputField {
-                route: Route {
-                    name: name.clone(),
-                    wire: name,
-                    location: Location::Control,
-                    required: false,
-                },
-                schema,
-            });
         }
 
+        tags
+    }
+
+    /// The tool's name, decided before any tool is built (strategies refer
+    /// to other tools by it).
+    fn tool_name(&self) -> String {
+        self.names
+            .get(&(self.resource.name.clone(), self.method.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Paging settings of a list tool.
+    fn pagination(&self) -> Pagination {
+        let integration = &self.specs.integration.spec;
+        let p = self.spec.pagination.clone().unwrap_or_default();
+        Pagination {
+            limit_param: integration.pagination.limit_param.clone(),
+            default_limit: integration.pagination.default_limit,
+            max_limit: integration.pagination.max_limit,
+            cursor_params: integration.pagination.cursor_params.clone(),
+            object_as_item: p.object_as_item,
+            not_found_as_empty: p.not_found_as_empty,
+        }
+    }
+
+    /// The structured output's schema: the answer object, or a page of them.
+    fn output_schema(&self, paginated: bool) -> Result<Value, Error> {
         let object = self.object_schema(Dialect::JsonSchema)?;
-        let output_schema = if paginated {
+        Ok(if paginated {
             json!({
                 "type": "object",
                 "properties": {
@@ -206,162 +183,6 @@ impl MethodContext<'_> {
             })
         } else {
             object
-        };
-
-        let verb = spec.http;
-        let o = spec.annotations;
-        let sends = self.sent_verbs();
-        let class = self.class(&sends)?;
-        // (destructive, idempotent) implied by the verb.
-        let (destructive, idempotent) = match verb {
-            HttpVerb::Get => (false, true),
-            HttpVerb::Post | HttpVerb::Patch => (false, false),
-            HttpVerb::Put | HttpVerb::Delete => (true, true),
-        };
-        let annotations = Annotations {
-            read_only: class == Class::Read,
-            destructive: o.destructive.unwrap_or(destructive),
-            idempotent: o.idempotent.unwrap_or(idempotent),
-            open_world: o.open_world.unwrap_or(true),
-        };
-        let mut tags = self.resource.spec.tags.clone();
-        for t in &spec.tags {
-            if !tags.contains(t) {
-                tags.push(t.clone());
-            }
-        }
-
-        let endpoint = self.endpoint(doc, &tags, paginated)?;
-        let Some(doc) = doc else {
-            return Ok(Built {
-                tool: None,
-                endpoint,
-            });
-        };
-
-        // Documentation of inputs: only names the tool has.
-        let docs_source = self.specs.docs_for(&self.resource.name).map(|d| &d.source);
-        for (name, field_doc) in &doc.fields {
-            let Some(input) = inputs.iter_mut().find(|i| &i.route.name == name) else {
-                let known: Vec<&str> = inputs.iter().map(|i| i.route.name.as_str()).collect();
-                let message = format!(
-                    "documentation for input `{name}`, which method `{}` does not have; expected one of: {}",
-                    self.method,
-                    known.join(", ")
-                );
-                return Err(match docs_source {
-                    Some(s) => s.error_at(&["methods", self.method, "fields", name], message),
-                    None => self.err(&[], message),
-                }
-                .into());
-            };
-            if let Value::Object(map) = &mut input.schema {
-                map.insert(
-                    "description".into(),
-                    json!(field_doc.description.trim_end()),
-                );
-                if !field_doc.examples.is_empty() {
-                    map.insert("examples".into(), Value::Array(field_doc.examples.clone()));
-                }
-            }
-        }
-
-        let mut properties = Map::new();
-        let mut required = Vec::new();
-        for input in &inputs {
-            properties.insert(input.route.name.clone(), input.schema.clone());
-            if input.route.required {
-                required.push(json!(input.route.name));
-            }
-        }
-        let mut input_schema = Map::new();
-        input_schema.insert(
-            "$schema".into(),
-            json!("https://json-schema.org/draft/2020-12/schema"),
-        );
-        input_schema.insert("type".into(), json!("object"));
-        input_schema.insert("properties".into(), Value::Object(properties));
-        if !required.is_empty() {
-            input_schema.insert("required".into(), Value::Array(required));
-        }
-        input_schema.insert("additionalProperties".into(), json!(false));
-        if !doc.examples.is_empty() {
-            input_schema.insert("examples".into(), Value::Array(doc.examples.clone()));
-        }
-
-        let description = self
-            .templates
-            .render(
-                render::DESCRIPTION,
-                &DescriptionContext {
-                    integration: &self.specs.integration.spec.name,
-                    title: &self.specs.integration.spec.title,
-                    singular: &self.resource.spec.singular,
-                    plural: &self.resource.spec.plural,
-                    kind: self.kind.as_str(),
-                    description: doc.description.trim(),
-                    warnings: &doc.warnings,
-                    paginated,
-                    behavior: &behavior,
-                    read_only: annotations.read_only,
-                },
-            )?
-            .trim()
-            .to_string();
-        let title = match &doc.title {
-            Some(t) => t.trim().to_string(),
-            None => self
-                .templates
-                .render(
-                    render::TITLE,
-                    &serde_json::json!({
-                        "kind": self.kind.as_str(),
-                        "method": self.method,
-                        "singular": self.resource.spec.singular,
-                        "plural": self.resource.spec.plural,
-                    }),
-                )?
-                .trim()
-                .to_string(),
-        };
-        let name = self
-            .names
-            .get(&(self.resource.name.clone(), self.method.to_string()))
-            .cloned()
-            .unwrap_or_default();
-        let pagination = paginated.then(|| {
-            let p = spec.pagination.clone().unwrap_or_default();
-            Pagination {
-                limit_param: integration.pagination.limit_param.clone(),
-                default_limit: integration.pagination.default_limit,
-                max_limit: integration.pagination.max_limit,
-                cursor_params: integration.pagination.cursor_params.clone(),
-                object_as_item: p.object_as_item,
-                not_found_as_empty: p.not_found_as_empty,
-            }
-        });
-        let tool = Tool {
-            name,
-            title,
-            description,
-            resource: self.resource.name.clone(),
-            method: self.method.to_string(),
-            class,
-            custom: self.kind == MethodKind::Custom,
-            sends,
-            tags,
-            http: verb,
-            path: spec.path.clone(),
-            fields: inputs.iter().map(|i| i.route.clone()).collect(),
-            input_schema: Value::Object(input_schema),
-            output_schema,
-            annotations,
-            pagination,
-            behavior,
-        };
-        Ok(Built {
-            tool: Some(tool),
-            endpoint,
         })
     }
 

@@ -3,7 +3,9 @@
 //! and TOOLS.md are printed from.
 
 mod build;
+mod describe;
 mod endpoint;
+mod inputs;
 mod method;
 mod prompt;
 mod strategy;

@@ -17,21 +17,18 @@ impl MethodContext<'_> {
         let verb_of = |method: &str| self.resource.spec.methods.get(method).map(|m| m.http);
         let mut verbs: Vec<HttpVerb> = match &self.spec.strategy {
             None => vec![self.spec.http],
-            Some(StrategySpec {
-                keyed_array_merge: Some(m),
-                ..
-            }) => [verb_of(&m.read_method), verb_of(&m.write_method)]
-                .into_iter()
-                .flatten()
-                .collect(),
-            Some(StrategySpec {
-                guarded_replace: Some(g),
-                ..
-            }) => [Some(self.spec.http), verb_of(&g.read_method)]
-                .into_iter()
-                .flatten()
-                .collect(),
-            Some(_) => vec![self.spec.http],
+            Some(StrategySpec::KeyedArrayMerge(m)) => {
+                [verb_of(&m.read_method), verb_of(&m.write_method)]
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            }
+            Some(StrategySpec::GuardedReplace(g)) => {
+                [Some(self.spec.http), verb_of(&g.read_method)]
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            }
         };
         verbs.sort();
         verbs.dedup();
@@ -131,10 +128,7 @@ impl MethodContext<'_> {
             })
         };
         match strategy {
-            StrategySpec {
-                guarded_replace: Some(g),
-                keyed_array_merge: None,
-            } => {
+            StrategySpec::GuardedReplace(g) => {
                 let array = check_array(&g.array, self.spec, "guarded_replace")?;
                 Ok(Behavior::GuardedReplace {
                     array,
@@ -142,10 +136,7 @@ impl MethodContext<'_> {
                     override_flag: g.override_flag.clone(),
                 })
             }
-            StrategySpec {
-                guarded_replace: None,
-                keyed_array_merge: Some(m),
-            } => {
+            StrategySpec::KeyedArrayMerge(m) => {
                 let writer = self
                     .resource
                     .spec
@@ -173,12 +164,6 @@ impl MethodContext<'_> {
                     id_arg: m.id_field.clone(),
                 })
             }
-            _ => Err(self
-                .err(
-                    &["strategy"],
-                    "expected exactly one of `guarded_replace` or `keyed_array_merge`",
-                )
-                .into()),
         }
     }
 }
