@@ -44,14 +44,17 @@ def check(condition, what):
     print(f"ok: {what}")
 
 
-def browser():
+def browser(profile, javascript=True):
     options = webdriver.ChromeOptions()
+    if not javascript:
+        options.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2})
     options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     for flag in [
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1",
-        f"--user-data-dir={os.environ['CHROME_PROFILE']}",
+        f"--user-data-dir={profile}",
     ]:
         options.add_argument(flag)
     service = Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
@@ -60,7 +63,7 @@ def browser():
     return driver
 
 
-driver = browser()
+driver = browser(os.path.join(os.environ["CHROME_PROFILE"], "main"))
 wait = WebDriverWait(driver, 15)
 
 
@@ -262,11 +265,12 @@ def python_snippet_runs(url, expected):
           "the Python SDK snippet runs as shown and lists the tools")
 
 
-def revoke(server_name, account_url):
+def revoke(server_name, account_url, screenshot=True):
     driver.get(account_url)
     row = driver.find_element(By.XPATH, f"//tr[th[normalize-space()={json.dumps(server_name)}]]")
     check("active" in row.text, "the new server is listed as active, in words")
-    shot("account")
+    if screenshot:
+        shot("account")
     row.find_element(By.CSS_SELECTOR, '[data-testid="revoke"]').click()
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="confirm"]')))
     check(h1() == f"Revoke MCP server {server_name}?", "revoking asks for confirmation")
@@ -333,6 +337,42 @@ def xss_strings_stay_text(base_url):
           "the accounts list shows the name as text")
 
 
+def without_javascript(account_url, expected):
+    """The same create and revoke with scripting off: the preview comes from
+    the Update preview button, and nothing needs the script."""
+    global driver, wait
+    main_driver, main_wait = driver, wait
+    driver = browser(os.path.join(os.environ["CHROME_PROFILE"], "nojs"), javascript=False)
+    wait = WebDriverWait(driver, 15)
+    try:
+        go("/console/sign-in")
+        by_label("Admin token").send_keys(ADMIN)
+        by_label("Admin token").submit()
+        wait.until(EC.url_to_be(BASE + "/console/accounts"))
+        driver.get(account_url + "/servers/new")
+        by_label("Name").send_keys("no-script")
+        by_label("read").click()
+        by_label("orders").click()
+        update = driver.find_element(By.XPATH, "//button[normalize-space()='Update preview']")
+        check(update.is_displayed(), "without the script the Update preview button is shown")
+        update.click()
+        wait.until(lambda d: preview_names() == expected)
+        check(by_label("read").is_selected() and by_label("Name").get_attribute("value") == "no-script",
+              "the server-rendered preview keeps the form as filled")
+        driver.find_element(By.XPATH, "//button[@value='create']").click()
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="mcp-url"]')))
+        url = testid("mcp-url").text.strip()
+        check(not driver.find_element(By.XPATH, "//button[normalize-space()='Copy URL']").is_displayed(),
+              "the copy button, which needs the script, stays hidden")
+        check(sorted(asyncio.run(mcp_tool_names(url))) == sorted(expected),
+              "the server made without the script lists the same tools")
+        revoke("no-script", account_url, screenshot=False)
+        check(mcp_status(url) == 404, "and is revoked without the script too")
+    finally:
+        driver.quit()
+        driver, wait = main_driver, main_wait
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     first_run_link()
@@ -350,6 +390,7 @@ def main():
     no_tool_warning()
     revoke("orders-reader", account_url)
     check(mcp_status(url) == 404, "the revoked URL answers 404")
+    without_javascript(account_url, expected)
     csrf_refusals(account_url)
     xss_strings_stay_text(base_url)
     go("/console/tools")

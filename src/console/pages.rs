@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Body;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -949,7 +948,6 @@ pub async fn tools(State(console): State<Console>, s: SignedIn) -> Response {
     )
 }
 
-pub async fn not_found(State(console): State<Console>, request: Request<Body>) -> Response {
-    let _ = request;
+pub async fn not_found(State(console): State<Console>) -> Response {
     console.not_found_page("page")
 }
