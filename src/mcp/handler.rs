@@ -379,22 +379,27 @@ impl ServerHandler for McpHandler {
 
     /// A request for a known method lands here when its params do not fit
     /// the method's type: that is `-32602` naming the part at fault, not
-    /// rmcp's default "method not found".
+    /// rmcp's default "method not found". A method the 2026-07-28 revision
+    /// removed, asked for by a request of that revision, stays "method not
+    /// found".
     async fn on_custom_request(
         &self,
         request: rmcp::model::CustomRequest,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CustomResult, McpError> {
-        Err(
-            super::malformed::invalid_params(&request.method, request.params.as_ref())
-                .unwrap_or_else(|| {
-                    McpError::new(
-                        rmcp::model::ErrorCode::METHOD_NOT_FOUND,
-                        request.method,
-                        None,
-                    )
-                }),
-        )
+        let declared = context.meta.protocol_version();
+        let removed =
+            super::malformed::removed_for(&request.method, declared.as_ref().map(|v| v.as_str()));
+        Err((!removed)
+            .then(|| super::malformed::invalid_params(&request.method, request.params.as_ref()))
+            .flatten()
+            .unwrap_or_else(|| {
+                McpError::new(
+                    rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+                    request.method,
+                    None,
+                )
+            }))
     }
 
     /// Accepted so that clients that set a level work; the server sends no

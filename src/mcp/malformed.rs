@@ -53,6 +53,21 @@ pub(super) fn invalid_params(method: &str, params: Option<&Value>) -> Option<Mcp
     ))
 }
 
+/// Whether `method` is one that the 2026-07-28 revision removed (SEP-2575)
+/// and the request declared that revision (or a later one) in its `_meta`:
+/// rmcp routes such a stateless request to the custom-request handler on
+/// purpose, and the answer is "method not found" (HTTP 404), not a params
+/// fault.
+pub(super) fn removed_for(method: &str, declared_version: Option<&str>) -> bool {
+    const REMOVED: &[&str] = &[
+        "initialize",
+        "logging/setLevel",
+        "resources/subscribe",
+        "resources/unsubscribe",
+    ];
+    REMOVED.contains(&method) && declared_version.is_some_and(|v| v >= "2026-07-28")
+}
+
 fn tools_call_problem(params: Option<&Value>) -> String {
     let Some(Value::Object(fields)) = params else {
         return format!(
@@ -145,6 +160,17 @@ pub(super) fn parse_message(body: &[u8]) -> Result<ClientJsonRpcMessage, NotAMes
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn methods_removed_in_2026_07_28_stay_unknown_to_its_requests() {
+        for method in ["initialize", "logging/setLevel", "resources/subscribe"] {
+            assert!(removed_for(method, Some("2026-07-28")), "{method}");
+            // Sessions of earlier revisions still have them.
+            assert!(!removed_for(method, Some("2025-11-25")), "{method}");
+            assert!(!removed_for(method, None), "{method}");
+        }
+        assert!(!removed_for("tools/call", Some("2026-07-28")));
+    }
 
     fn message(params: Value) -> String {
         invalid_params("tools/call", Some(&params))
