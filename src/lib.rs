@@ -7,6 +7,7 @@ pub mod connections;
 pub mod console;
 pub mod limits;
 pub mod mcp;
+pub mod memory;
 pub mod runtime;
 pub mod serve;
 pub mod store;

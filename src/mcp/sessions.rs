@@ -25,6 +25,7 @@ use rmcp::transport::streamable_http_server::session::{
 };
 
 use crate::limits::{CapCounter, CapExceeded, CapPermit, Limits, RETRY_AFTER_SECS};
+use crate::memory::Trimmer;
 
 tokio::task_local! {
     /// The place reserved for the session an `initialize` is about to
@@ -50,6 +51,8 @@ pub struct OwnedSessions {
     owners: Mutex<HashMap<SessionId, CapPermit>>,
     sessions: Arc<CapCounter>,
     streams: Arc<CapCounter>,
+    /// Returns the memory of ended sessions to the OS.
+    trimmer: Arc<Trimmer>,
 }
 
 impl OwnedSessions {
@@ -61,6 +64,7 @@ impl OwnedSessions {
             owners: Mutex::default(),
             sessions: CapCounter::new(limits.sessions_per_server, limits.sessions_total),
             streams: CapCounter::new(limits.streams_per_server, limits.streams_total),
+            trimmer: Trimmer::new(),
         }
     }
 
@@ -254,8 +258,11 @@ impl SessionManager for OwnedSessions {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
-        drop(place);
-        Ok(self.inner.close_session(id).await?)
+        let closed = self.inner.close_session(id).await;
+        if place.is_some() {
+            self.trimmer.released();
+        }
+        Ok(closed?)
     }
 
     async fn create_stream(
