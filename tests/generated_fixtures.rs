@@ -1,38 +1,33 @@
 //! The generator's fixture snapshots (generator/tests/fixtures/<case>/
 //! expected/tools.rs) compiled against the runtime's table types, all cases
 //! in this one test crate: generated code that does not build fails here.
+//! Each table names its types by full path, so nothing is imported.
 //! `generator/tests/fixtures.rs` checks that every case that generates is
 //! listed.
 
 #![allow(dead_code)]
 
 mod custom_methods {
-    use malomo_mcp::catalog::*;
     include!("../generator/tests/fixtures/custom_methods/expected/tools.rs");
 }
 
 mod pagination {
-    use malomo_mcp::catalog::*;
     include!("../generator/tests/fixtures/pagination/expected/tools.rs");
 }
 
 mod plain_resource {
-    use malomo_mcp::catalog::*;
     include!("../generator/tests/fixtures/plain_resource/expected/tools.rs");
 }
 
 mod prompts {
-    use malomo_mcp::catalog::*;
     include!("../generator/tests/fixtures/prompts/expected/tools.rs");
 }
 
 mod renames_and_collisions {
-    use malomo_mcp::catalog::*;
     include!("../generator/tests/fixtures/renames_and_collisions/expected/tools.rs");
 }
 
 mod strategies {
-    use malomo_mcp::catalog::*;
     include!("../generator/tests/fixtures/strategies/expected/tools.rs");
 }
 

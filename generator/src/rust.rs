@@ -31,21 +31,21 @@ pub fn tools_rs(catalog: &Catalog) -> Result<String, Error> {
         let resource = lit(&s.resource);
         let method = lit(&s.method);
         let reason = lit(&s.reason);
-        quote! { SkippedMethod { resource: #resource, method: #method, reason: #reason } }
+        quote! { ::malomo_contract::SkippedMethod { resource: #resource, method: #method, reason: #reason } }
     });
     let prompts = catalog.prompts.iter().map(prompt);
     let tokens = quote! {
-        pub static INTEGRATION: Integration = Integration {
+        pub static INTEGRATION: ::malomo_contract::Integration = ::malomo_contract::Integration {
             name: #name,
             title: #title,
             default_base_url: #base_url,
             headers: &[#(#headers),*],
             auth_scheme: #auth,
         };
-        pub static INSTRUCTIONS: &[Paragraph] = #instructions;
-        pub static TOOLS: &[ToolDef] = &[#(#tools),*];
-        pub static SKIPPED: &[SkippedMethod] = &[#(#skipped),*];
-        pub static PROMPTS: &[PromptDef] = &[#(#prompts),*];
+        pub static INSTRUCTIONS: &[::malomo_contract::Paragraph] = #instructions;
+        pub static TOOLS: &[::malomo_contract::ToolDef] = &[#(#tools),*];
+        pub static SKIPPED: &[::malomo_contract::SkippedMethod] = &[#(#skipped),*];
+        pub static PROMPTS: &[::malomo_contract::PromptDef] = &[#(#prompts),*];
     };
     let file: syn::File = syn::parse2(tokens).map_err(|e| Error::Rust(e.to_string()))?;
     Ok(prettyplease::unparse(&file))
@@ -65,7 +65,7 @@ fn text(paragraphs: &[Paragraph]) -> TokenStream {
     let items = paragraphs.iter().map(|p| {
         let text = lit(&p.text);
         let mentions = strs(&p.mentions);
-        quote! { Paragraph { text: #text, mentions: #mentions } }
+        quote! { ::malomo_contract::Paragraph { text: #text, mentions: #mentions } }
     });
     quote! { &[#(#items),*] }
 }
@@ -77,17 +77,17 @@ fn tool(t: &Tool, description: &[Paragraph]) -> Result<TokenStream, Error> {
     let resource = lit(&t.resource);
     let method = lit(&t.method);
     let class = match t.class {
-        Class::Read => quote! { MethodClass::Read },
-        Class::Write => quote! { MethodClass::Write },
+        Class::Read => quote! { ::malomo_contract::MethodClass::Read },
+        Class::Write => quote! { ::malomo_contract::MethodClass::Write },
     };
     let custom = t.custom;
     let tags = strs(&t.tags);
     let http = match t.http {
-        HttpVerb::Get => quote! { HttpMethod::Get },
-        HttpVerb::Post => quote! { HttpMethod::Post },
-        HttpVerb::Put => quote! { HttpMethod::Put },
-        HttpVerb::Patch => quote! { HttpMethod::Patch },
-        HttpVerb::Delete => quote! { HttpMethod::Delete },
+        HttpVerb::Get => quote! { ::malomo_contract::HttpMethod::Get },
+        HttpVerb::Post => quote! { ::malomo_contract::HttpMethod::Post },
+        HttpVerb::Put => quote! { ::malomo_contract::HttpMethod::Put },
+        HttpVerb::Patch => quote! { ::malomo_contract::HttpMethod::Patch },
+        HttpVerb::Delete => quote! { ::malomo_contract::HttpMethod::Delete },
     };
     let path = lit(&t.path);
     let fields = t.fields.iter().map(route);
@@ -98,13 +98,13 @@ fn tool(t: &Tool, description: &[Paragraph]) -> Result<TokenStream, Error> {
     let pagination = match &t.pagination {
         Some(p) => {
             let p = pagination(p);
-            quote! { Some(#p) }
+            quote! { ::core::option::Option::Some(#p) }
         }
-        None => quote! { None },
+        None => quote! { ::core::option::Option::None },
     };
     let behavior = behavior(&t.behavior);
     Ok(quote! {
-        ToolDef {
+        ::malomo_contract::ToolDef {
             name: #name,
             title: #title,
             description: #description,
@@ -118,7 +118,7 @@ fn tool(t: &Tool, description: &[Paragraph]) -> Result<TokenStream, Error> {
             fields: &[#(#fields),*],
             input_schema: #input,
             output_schema: #output,
-            annotations: Annotations { read_only: #ro, destructive: #de, idempotent: #id, open_world: #ow },
+            annotations: ::malomo_contract::Annotations { read_only: #ro, destructive: #de, idempotent: #id, open_world: #ow },
             pagination: #pagination,
             behavior: #behavior,
         }
@@ -129,13 +129,13 @@ fn route(r: &Route) -> TokenStream {
     let name = lit(&r.name);
     let wire = lit(&r.wire);
     let location = match r.location {
-        Location::Path => quote! { Location::Path },
-        Location::Query => quote! { Location::Query },
-        Location::Body => quote! { Location::Body },
-        Location::Control => quote! { Location::Control },
+        Location::Path => quote! { ::malomo_contract::Location::Path },
+        Location::Query => quote! { ::malomo_contract::Location::Query },
+        Location::Body => quote! { ::malomo_contract::Location::Body },
+        Location::Control => quote! { ::malomo_contract::Location::Control },
     };
     let required = r.required;
-    quote! { FieldRoute { name: #name, wire: #wire, location: #location, required: #required } }
+    quote! { ::malomo_contract::FieldRoute { name: #name, wire: #wire, location: #location, required: #required } }
 }
 
 fn pagination(p: &Pagination) -> TokenStream {
@@ -145,7 +145,7 @@ fn pagination(p: &Pagination) -> TokenStream {
     let cursors = strs(&p.cursor_params);
     let (obj, nf) = (p.object_as_item, p.not_found_as_empty);
     quote! {
-        Pagination {
+        ::malomo_contract::Pagination {
             limit_param: #limit_param,
             default_limit: #default_limit,
             max_limit: #max_limit,
@@ -159,12 +159,12 @@ fn pagination(p: &Pagination) -> TokenStream {
 fn keyed_array(a: &crate::model::KeyedArray) -> TokenStream {
     let field = lit(&a.field);
     let key = strs(&a.key);
-    quote! { KeyedArray { field: #field, key: #key } }
+    quote! { ::malomo_contract::KeyedArray { field: #field, key: #key } }
 }
 
 fn behavior(b: &Behavior) -> TokenStream {
     match b {
-        Behavior::Direct => quote! { Behavior::Direct },
+        Behavior::Direct => quote! { ::malomo_contract::Behavior::Direct },
         Behavior::GuardedReplace {
             array,
             read_tool,
@@ -173,7 +173,7 @@ fn behavior(b: &Behavior) -> TokenStream {
             let array = keyed_array(array);
             let read_tool = lit(read_tool);
             let flag = lit(override_flag);
-            quote! { Behavior::GuardedReplace { array: #array, read_tool: #read_tool, override_flag: #flag } }
+            quote! { ::malomo_contract::Behavior::GuardedReplace { array: #array, read_tool: #read_tool, override_flag: #flag } }
         }
         Behavior::KeyedArrayMerge {
             array,
@@ -184,14 +184,14 @@ fn behavior(b: &Behavior) -> TokenStream {
         } => {
             let array = keyed_array(array);
             let op = match op {
-                MergeOpSpec::Add => quote! { MergeOp::Add },
-                MergeOpSpec::Remove => quote! { MergeOp::Remove },
+                MergeOpSpec::Add => quote! { ::malomo_contract::MergeOp::Add },
+                MergeOpSpec::Remove => quote! { ::malomo_contract::MergeOp::Remove },
             };
             let read_tool = lit(read_tool);
             let write_tool = lit(write_tool);
             let id_arg = lit(id_arg);
             quote! {
-                Behavior::KeyedArrayMerge {
+                ::malomo_contract::Behavior::KeyedArrayMerge {
                     array: #array,
                     op: #op,
                     read_tool: #read_tool,
@@ -213,10 +213,10 @@ fn prompt(p: &Prompt) -> TokenStream {
         let name = lit(&a.name);
         let description = lit(&a.description);
         let required = a.required;
-        quote! { PromptArgumentDef { name: #name, description: #description, required: #required } }
+        quote! { ::malomo_contract::PromptArgumentDef { name: #name, description: #description, required: #required } }
     });
     quote! {
-        PromptDef {
+        ::malomo_contract::PromptDef {
             name: #name,
             title: #title,
             description: #description,
