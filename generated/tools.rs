@@ -3,7 +3,7 @@ pub static INTEGRATION: ::malomo_contract::Integration = ::malomo_contract::Inte
     name: "malomo",
     title: "Malomo",
     default_base_url: "https://api.gomalomo.com",
-    headers: &[("Accept", "application/vnd.malomo+json; version=2")],
+    headers: &[("accept", "application/vnd.malomo+json; version=2")],
     auth_scheme: "Bearer",
 };
 pub static INSTRUCTIONS: &[::malomo_contract::Paragraph] = &[

@@ -207,7 +207,9 @@ pub struct Integration {
     pub name: &'static str,
     pub title: &'static str,
     pub default_base_url: &'static str,
-    /// Extra headers sent on every request (e.g. the version `Accept`).
+    /// Extra headers sent on every request (e.g. the version `accept`); the
+    /// generator lower-cases the names and checks names and values, so the
+    /// HTTP client takes them as they are.
     pub headers: &'static [(&'static str, &'static str)],
     /// `Authorization` scheme (`Bearer`).
     pub auth_scheme: &'static str,

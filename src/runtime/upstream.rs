@@ -69,7 +69,7 @@ impl UpstreamClient {
                 let mut headers = HeaderMap::new();
                 for (name, value) in INTEGRATION.headers {
                     headers.insert(
-                        reqwest::header::HeaderName::from_static(leak_lowercase(name)),
+                        reqwest::header::HeaderName::from_static(name),
                         HeaderValue::from_static(value),
                     );
                 }
@@ -152,16 +152,6 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
         source = next;
     }
     source.to_string()
-}
-
-/// Header names in the table are written as documented (`Accept`); the
-/// `http` crate wants them lower-case and `'static`.
-fn leak_lowercase(name: &'static str) -> &'static str {
-    if name.bytes().any(|b| b.is_ascii_uppercase()) {
-        Box::leak(name.to_ascii_lowercase().into_boxed_str())
-    } else {
-        name
-    }
 }
 
 /// The `rel="next"` URL of a `Link` header, if any.

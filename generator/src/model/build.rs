@@ -36,11 +36,7 @@ pub fn build(specs: &SpecSet, templates: &Templates) -> Result<Catalog, Error> {
         name: integration_spec.name.clone(),
         title: integration_spec.title.clone(),
         base_url: integration_spec.base_url.clone(),
-        headers: integration_spec
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        headers: header_pairs(&specs.integration)?,
         auth_scheme: integration_spec.auth.scheme.clone(),
     };
     let pagination = &integration_spec.pagination;
@@ -185,6 +181,35 @@ fn check_schema_texts(specs: &SpecSet, tools: &[Tool]) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// The integration's headers with lower-case names, as the HTTP client
+/// wants them; a name or value it would refuse is a spec error here
+/// rather than a panic when the server starts.
+fn header_pairs(
+    integration: &Loaded<crate::spec::IntegrationSpec>,
+) -> Result<Vec<(String, String)>, SpecError> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    let mut pairs = Vec::new();
+    for (name, value) in &integration.spec.headers {
+        if name.is_empty() || !name.chars().all(token) {
+            return Err(integration.source.error_at(
+                &["headers", name],
+                format!("`{name}` is not an HTTP header name; expected letters, digits and -"),
+            ));
+        }
+        if !value
+            .chars()
+            .all(|c| c == ' ' || c == '\t' || c.is_ascii_graphic())
+        {
+            return Err(integration.source.error_at(
+                &["headers", name],
+                "a header value outside visible ASCII; expected printable ASCII text",
+            ));
+        }
+        pairs.push((name.to_ascii_lowercase(), value.clone()));
+    }
+    Ok(pairs)
 }
 
 fn method_kind(
