@@ -96,6 +96,9 @@ struct ServeArgs {
     /// Upstream request timeout in seconds.
     #[arg(long, default_value_t = 30)]
     upstream_timeout: u64,
+    /// Largest upstream answer read, in bytes; a larger one is a tool error.
+    #[arg(long, default_value_t = malomo_mcp::runtime::DEFAULT_MAX_UPSTREAM_BODY)]
+    max_upstream_body: usize,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -189,6 +192,9 @@ struct StdioArgs {
     /// Upstream request timeout in seconds.
     #[arg(long, default_value_t = 30)]
     upstream_timeout: u64,
+    /// Largest upstream answer read, in bytes; a larger one is a tool error.
+    #[arg(long, default_value_t = malomo_mcp::runtime::DEFAULT_MAX_UPSTREAM_BODY)]
+    max_upstream_body: usize,
     #[command(flatten)]
     sandbox_flags: SandboxFlags,
 }
@@ -264,6 +270,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 upstream,
                 admin_token: std::env::var("MALOMO_MCP_ADMIN_TOKEN").ok(),
                 upstream_timeout: Duration::from_secs(args.upstream_timeout),
+                max_upstream_body: args.max_upstream_body,
                 limits: args.limits.limits()?,
             })
             .await?;
@@ -309,7 +316,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             } else {
                 Upstream::from_env(config)
             };
-            serve::stdio(upstream, filter, Duration::from_secs(args.upstream_timeout)).await
+            serve::stdio(
+                upstream,
+                filter,
+                Duration::from_secs(args.upstream_timeout),
+                args.max_upstream_body,
+            )
+            .await
         }
         Command::Sandbox(args) => {
             init_logs(false);

@@ -84,6 +84,8 @@ pub struct ServeOptions {
     pub upstream: Upstream,
     pub admin_token: Option<String>,
     pub upstream_timeout: Duration,
+    /// The largest upstream answer read (`--max-upstream-body`).
+    pub max_upstream_body: usize,
     /// Connection, session and stream caps and timeouts.
     pub limits: Limits,
 }
@@ -139,7 +141,8 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
     // shares the store, and across restarts.
     let cursors = CursorCodec::new(store.cursor_key()?);
     let shared = Arc::new(Shared::with_tools(
-        Runtime::new(options.upstream_timeout, cursors)?,
+        Runtime::new(options.upstream_timeout, cursors)?
+            .with_max_upstream_body(options.max_upstream_body),
         tools?,
     ));
     if let Some(token) = options.admin_token.as_deref().filter(|t| !t.is_empty()) {
@@ -217,11 +220,14 @@ pub async fn stdio(
     upstream: Upstream,
     filter: ToolFilter,
     timeout: Duration,
+    max_upstream_body: usize,
 ) -> anyhow::Result<()> {
     use rmcp::ServiceExt;
     let started = start_upstream(upstream).await?;
     // stdio has no store: its cursors live as long as the process.
-    let shared = Arc::new(Shared::new(Runtime::new(timeout, CursorCodec::random())?)?);
+    let shared = Arc::new(Shared::new(
+        Runtime::new(timeout, CursorCodec::random())?.with_max_upstream_body(max_upstream_body),
+    )?);
     let handler = McpHandler::fixed(
         shared,
         Scope {

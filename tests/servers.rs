@@ -232,6 +232,7 @@ async fn restart_keeps_provisioned_servers_working() {
             upstream: Upstream::Sandbox(quiet_sandbox()),
             admin_token: Some(ADMIN.to_owned()),
             upstream_timeout: Duration::from_secs(5),
+            max_upstream_body: malomo_mcp::runtime::DEFAULT_MAX_UPSTREAM_BODY,
             limits: Default::default(),
         })
         .await

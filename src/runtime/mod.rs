@@ -17,7 +17,7 @@ use crate::access::ToolFilter;
 use crate::catalog::{Behavior, INTEGRATION, TOOLS, ToolDef};
 pub use cursor::{CursorCodec, CursorScope};
 use upstream::UpstreamResponse;
-pub use upstream::{Account, RateLimit, UpstreamClient};
+pub use upstream::{Account, DEFAULT_MAX_UPSTREAM_BODY, RateLimit, UpstreamClient};
 use validate::ArgumentValidator;
 
 /// What a tool call produced: a JSON value for `structuredContent` (or the
@@ -78,6 +78,13 @@ impl Runtime {
             cursors,
             validators: TOOLS.iter().map(|_| ArgumentValidator::new()).collect(),
         })
+    }
+
+    /// Reads upstream answers of at most `bytes` (default
+    /// [`DEFAULT_MAX_UPSTREAM_BODY`]); a larger one is a tool error.
+    pub fn with_max_upstream_body(mut self, bytes: usize) -> Self {
+        self.client = self.client.with_max_body(bytes);
+        self
     }
 
     fn validator(&self, tool: &ToolDef) -> Option<&ArgumentValidator> {

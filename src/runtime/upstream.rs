@@ -32,9 +32,14 @@ pub struct UpstreamResponse {
     pub body: Bytes,
 }
 
+/// The largest upstream answer read by default (`--max-upstream-body`).
+pub const DEFAULT_MAX_UPSTREAM_BODY: usize = 4 * 1024 * 1024;
+
 /// Why no answer came back.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
+    #[error("{service}'s answer is larger than this server's limit of {} (it {}); nothing of it was kept. Ask for less: a smaller `limit` on list tools, or narrower filters", mib(*limit as u64), declared.map_or_else(|| "kept coming past the limit".to_owned(), |n| format!("announced {}", mib(n))), service = INTEGRATION.title)]
+    TooLarge { limit: usize, declared: Option<u64> },
     #[error("{service} did not answer within {0:?}; nothing is known to have changed, and the call may be retried", service = INTEGRATION.title)]
     Timeout(Duration),
     #[error("could not reach {service} at {0}: {1}", service = INTEGRATION.title)]
@@ -50,6 +55,9 @@ pub struct UpstreamClient {
     /// certificates, which should not delay the server's start.
     client: std::sync::Arc<std::sync::OnceLock<Result<reqwest::Client, String>>>,
     timeout: Duration,
+    /// The largest answer body read; a larger one is an error, and nothing
+    /// past this is buffered.
+    max_body: usize,
 }
 
 impl UpstreamClient {
@@ -60,7 +68,14 @@ impl UpstreamClient {
         Ok(Self {
             client: std::sync::Arc::default(),
             timeout,
+            max_body: DEFAULT_MAX_UPSTREAM_BODY,
         })
+    }
+
+    /// Reads answers of at most `bytes`.
+    pub fn with_max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
     }
 
     fn client(&self) -> Result<&reqwest::Client, TransportError> {
@@ -122,15 +137,48 @@ impl UpstreamClient {
             .map_err(|e| self.classify(&account.base_url, e))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.classify(&account.base_url, e))?;
+        let body = self.read_body(&account.base_url, response).await?;
         Ok(UpstreamResponse {
             status,
             headers,
             body,
         })
+    }
+
+    /// Reads the body chunk by chunk up to the cap: an announced length over
+    /// it is refused before reading, and a body that grows past it is
+    /// dropped (with its connection) as soon as it does.
+    async fn read_body(
+        &self,
+        base_url: &str,
+        mut response: reqwest::Response,
+    ) -> Result<Bytes, TransportError> {
+        let too_large = |declared| TransportError::TooLarge {
+            limit: self.max_body,
+            declared,
+        };
+        let declared = response.content_length();
+        if let Some(length) = declared
+            && length > self.max_body as u64
+        {
+            return Err(too_large(Some(length)));
+        }
+        // The announced length (when there is one) is trusted for the first
+        // allocation only: it is within the cap.
+        let mut body = bytes::BytesMut::with_capacity(
+            declared.map_or(0, |n| usize::try_from(n).unwrap_or(self.max_body)),
+        );
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.classify(base_url, e))?
+        {
+            if chunk.len() > self.max_body - body.len() {
+                return Err(too_large(None));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
     }
 
     fn classify(&self, base_url: &str, error: reqwest::Error) -> TransportError {
@@ -143,6 +191,15 @@ impl UpstreamClient {
         } else {
             TransportError::Other(root_cause(&error))
         }
+    }
+}
+
+/// A byte count as people read it (`4 MiB`, `512 KiB`).
+fn mib(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0)).replace(".0 MiB", " MiB")
+    } else {
+        format!("{} KiB", bytes.div_ceil(1024))
     }
 }
 

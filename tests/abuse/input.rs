@@ -2,9 +2,11 @@
 //! values that break their declared `format`, cursors used elsewhere than
 //! where they were made.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
 use malomo_mcp::catalog;
 use malomo_mcp::runtime::{Account, CursorCodec, Runtime};
 use malomo_mcp::sandbox::DEMO_EMAIL;
@@ -334,4 +336,83 @@ async fn a_cursor_works_only_for_its_server_tool_and_filters() {
     let _ = a.cancel().await;
     let _ = b.cancel().await;
     server.server.shutdown().await;
+}
+
+/// An upstream whose every answer is a JSON array of `total` bytes, sent in
+/// 64 KiB chunks (with a Content-Length when `announce`); it counts the
+/// bytes it managed to hand to the connection.
+async fn huge_upstream(total: usize, announce: bool) -> (String, Arc<AtomicUsize>) {
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            const CHUNK: usize = 64 * 1024;
+            let item =
+                br#"{"id":"ord_0000000000","number":"1001","customer_email":"a@example.com"},"#;
+            let chunks = total.div_ceil(CHUNK);
+            let stream = futures::stream::iter(0..chunks).map(move |i| {
+                let len = CHUNK.min(total - i * CHUNK);
+                let mut chunk: Vec<u8> = item.iter().copied().cycle().take(len).collect();
+                if i == 0 {
+                    chunk[0] = b'[';
+                }
+                if i + 1 == chunks {
+                    chunk[len - 1] = b']';
+                }
+                counter.fetch_add(len, Ordering::SeqCst);
+                Ok::<_, std::io::Error>(bytes::Bytes::from(chunk))
+            });
+            let mut response = axum::response::Response::new(axum::body::Body::from_stream(stream));
+            response.headers_mut().insert(
+                "content-type",
+                axum::http::HeaderValue::from_static("application/json"),
+            );
+            if announce {
+                response.headers_mut().insert(
+                    "content-length",
+                    axum::http::HeaderValue::from(total as u64),
+                );
+            }
+            response
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base_url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base_url, sent)
+}
+
+#[tokio::test]
+async fn a_50_mb_upstream_answer_is_a_tool_error_and_is_not_buffered() {
+    const HUGE: usize = 50 * 1024 * 1024;
+    for announce in [false, true] {
+        let (base_url, sent) = huge_upstream(HUGE, announce).await;
+        let server = start_server_with(
+            Upstream::Remote {
+                api_key: "sk_abuse_input".into(),
+                base_url,
+            },
+            None,
+        )
+        .await;
+        let client = stateless_client(server.url()).await;
+        let error = tool_error(&client, "list_all_malomo_orders", json!({"limit": 100})).await;
+        assert!(
+            error.contains("larger than this server's limit of 4 MiB")
+                && error.contains("smaller `limit`"),
+            "{error}"
+        );
+        if announce {
+            assert!(error.contains("announced 50 MiB"), "{error}");
+        }
+        // The connection was dropped at the cap: the rest was never read.
+        // (Socket buffers hold some megabytes on top of the cap.)
+        let sent = sent.load(Ordering::SeqCst);
+        assert!(sent < HUGE / 2, "{sent} of {HUGE} bytes were sent");
+        let _ = client.cancel().await;
+        server.server.shutdown().await;
+    }
 }

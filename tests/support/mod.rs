@@ -65,6 +65,7 @@ pub async fn start_server_limited(
         upstream,
         admin_token: admin_token.map(str::to_owned),
         upstream_timeout: Duration::from_secs(5),
+        max_upstream_body: malomo_mcp::runtime::DEFAULT_MAX_UPSTREAM_BODY,
         limits,
     })
     .await
