@@ -161,7 +161,9 @@ async fn second_factor_is_a_client_token_of_that_server_never_an_admin_token() {
 #[tokio::test]
 async fn expired_and_revoked_servers_answer_like_unknown_tokens() {
     let server = admin_server().await;
-    let expires_at = time::OffsetDateTime::now_utc() + Duration::from_secs(2);
+    // Long enough that the checks before expiry finish on a loaded machine:
+    // the sleep below waits from now until then, however long they took.
+    let expires_at = time::OffsetDateTime::now_utc() + Duration::from_secs(8);
     let expiring = provision(
         &server,
         json!({"name": "brief", "config": {"methods": ["read"], "tags": []},
