@@ -54,6 +54,21 @@ impl MasterKey {
         Ok(Self::from_bytes(&bytes))
     }
 
+    /// The key from `MALOMO_MCP_MASTER_KEY`, which a shared database
+    /// requires: a key file made by one node would not be another node's.
+    pub fn from_env_for_shared_db() -> anyhow::Result<Self> {
+        match std::env::var(MASTER_KEY_ENV) {
+            Ok(text) if !text.trim().is_empty() => {
+                Self::parse(&text).with_context(|| format!("reading {MASTER_KEY_ENV}"))
+            }
+            _ => anyhow::bail!(
+                "{MASTER_KEY_ENV} must be set when the database is PostgreSQL: every node \
+                 needs the same master key to open the API keys stored there (64 hex \
+                 characters, e.g. from `openssl rand -hex 32`)"
+            ),
+        }
+    }
+
     /// The key from `MALOMO_MCP_MASTER_KEY`, else from the key file beside the
     /// database (created with mode 0600 on first use).
     pub fn load_for(db_path: &Path) -> anyhow::Result<Self> {

@@ -38,7 +38,6 @@ pub const SQLITE: &[Migration] = &[
 ];
 
 /// PostgreSQL migrations (same versions as SQLite, same meaning).
-#[allow(dead_code)] // until the PostgreSQL backend lands
 pub const POSTGRES: &[Migration] = &[
     migration!("postgres", 1, "0001_initial"),
     migration!("postgres", 2, "0002_client_tokens"),

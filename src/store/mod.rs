@@ -10,13 +10,17 @@
 mod backend;
 mod crypto;
 mod migrations;
+mod postgres;
 mod sqlite;
 mod sweeper;
+#[doc(hidden)]
+pub mod testing;
 pub mod validate;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
@@ -27,6 +31,7 @@ use crate::catalog::{self, ToolDef};
 
 pub use backend::{AccountRow, Backend, BackendError, ClientTokenRow, ResolvedRow, ServerRow};
 pub use crypto::{MASTER_KEY_ENV, key_file_path, mask_key};
+pub use postgres::{PostgresBackend, is_postgres_url, redact_url};
 pub use sqlite::SqliteBackend;
 pub use sweeper::spawn_sweeper;
 
@@ -182,6 +187,8 @@ struct Inner {
     /// Servers resolved since the database last changed (see
     /// [`Store::resolve_token`]).
     resolved: Mutex<ResolvedCache>,
+    /// Token lookups that went to the backend (cache misses).
+    database_lookups: AtomicU64,
 }
 
 /// Resolved servers by token hash, and client tokens found valid, both
@@ -234,18 +241,21 @@ fn from_secs(secs: i64) -> anyhow::Result<OffsetDateTime> {
 }
 
 impl Store {
-    /// Opens the SQLite database at `db_path` (created and migrated, WAL),
-    /// with the master key from `MALOMO_MCP_MASTER_KEY` or `<db>.key`.
-    pub fn open(db_path: &Path) -> anyhow::Result<Store> {
-        let key = MasterKey::load_for(db_path)?;
-        let backend = SqliteBackend::open(db_path)?;
-        Store::with_backend(Box::new(backend), key)
+    /// Opens the database `db`, migrated: a `postgres://` URL, else the path
+    /// of a SQLite file (created if needed, WAL). The master key comes from
+    /// `MALOMO_MCP_MASTER_KEY`, which PostgreSQL requires; SQLite falls back
+    /// to `<db>.key`.
+    pub fn open(db: &Path) -> anyhow::Result<Store> {
+        let key = match postgres_url(db) {
+            Some(_) => MasterKey::from_env_for_shared_db()?,
+            None => MasterKey::load_for(db)?,
+        };
+        Store::with_backend(open_backend(db)?, key)
     }
 
     /// Opens with an explicit master key (32 bytes), ignoring the environment.
-    pub fn open_with_key(db_path: &Path, master_key: &[u8; 32]) -> anyhow::Result<Store> {
-        let backend = SqliteBackend::open(db_path)?;
-        Store::with_backend(Box::new(backend), MasterKey::from_bytes(master_key))
+    pub fn open_with_key(db: &Path, master_key: &[u8; 32]) -> anyhow::Result<Store> {
+        Store::with_backend(open_backend(db)?, MasterKey::from_bytes(master_key))
     }
 
     fn with_backend(backend: Box<dyn Backend>, key: MasterKey) -> anyhow::Result<Store> {
@@ -267,6 +277,7 @@ impl Store {
                 key,
                 session_admin_hashes: RwLock::new(Vec::new()),
                 resolved: Mutex::new(ResolvedCache::default()),
+                database_lookups: AtomicU64::new(0),
             }),
             tools: catalog::TOOLS,
         })
@@ -515,11 +526,17 @@ impl Store {
         Ok(resolved)
     }
 
+    /// How many token lookups missed the cache and asked the database.
+    pub fn database_lookups(&self) -> u64 {
+        self.inner.database_lookups.load(Ordering::Relaxed)
+    }
+
     fn resolve_uncached(
         &self,
         hash: &[u8; 32],
         now: i64,
     ) -> anyhow::Result<Option<ResolvedServer>> {
+        self.inner.database_lookups.fetch_add(1, Ordering::Relaxed);
         let Some(row) = self.backend().resolve(hash, now)? else {
             return Ok(None);
         };
@@ -660,6 +677,17 @@ impl Store {
             .unwrap_or(false);
         Ok(in_session || self.backend().admin_token_exists(&hash)?)
     }
+}
+
+fn postgres_url(db: &Path) -> Option<&str> {
+    db.to_str().filter(|s| is_postgres_url(s))
+}
+
+fn open_backend(db: &Path) -> anyhow::Result<Box<dyn Backend>> {
+    Ok(match postgres_url(db) {
+        Some(url) => Box::new(PostgresBackend::open(url)?),
+        None => Box::new(SqliteBackend::open(db)?),
+    })
 }
 
 fn account_info(row: AccountRow) -> Result<AccountInfo, StoreError> {

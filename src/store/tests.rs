@@ -1,5 +1,7 @@
+use std::path::PathBuf;
 use std::time::Duration;
 
+use super::testing::TestDatabase;
 use super::*;
 use crate::access::tests::tool;
 use crate::catalog::MethodClass;
@@ -10,10 +12,83 @@ static TABLE: &[ToolDef] = &[
     tool("list_customers", "list", MethodClass::Read, &["customers"]),
 ];
 
-fn open(dir: &tempfile::TempDir) -> Store {
-    Store::open_with_key(&dir.path().join("t.db"), &[9u8; 32])
-        .unwrap()
-        .with_tools(TABLE)
+/// A database a test owns: a SQLite file in a temp dir, or a fresh
+/// database on the PostgreSQL test cluster.
+enum Db {
+    Sqlite(tempfile::TempDir),
+    Postgres(TestDatabase),
+}
+
+impl Db {
+    fn location(&self) -> PathBuf {
+        match self {
+            Db::Sqlite(dir) => dir.path().join("t.db"),
+            Db::Postgres(db) => PathBuf::from(&db.url),
+        }
+    }
+
+    fn open_with_key(&self, key: &[u8; 32]) -> anyhow::Result<Store> {
+        Ok(Store::open_with_key(&self.location(), key)?.with_tools(TABLE))
+    }
+
+    /// Another handle on the same database, as a second node would have.
+    fn open(&self) -> Store {
+        self.open_with_key(&[9u8; 32]).unwrap()
+    }
+
+    fn migrations(&self) -> &'static [migrations::Migration] {
+        match self {
+            Db::Sqlite(_) => migrations::SQLITE,
+            Db::Postgres(_) => migrations::POSTGRES,
+        }
+    }
+
+    fn execute(&self, sql: &str) {
+        match self {
+            Db::Sqlite(_) => rusqlite::Connection::open(self.location())
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap(),
+            Db::Postgres(db) => db.execute(sql).unwrap(),
+        }
+    }
+}
+
+/// One test suite, run on each backend: `mod sqlite` and `mod postgres`
+/// get a `#[test]` per function. Without a PostgreSQL test cluster the
+/// PostgreSQL ones announce that they skip (and fail in CI).
+macro_rules! on_each_backend {
+    ($(fn $name:ident($db:ident) $body:block)*) => {
+        mod sqlite {
+            use super::*;
+            $(#[test]
+            fn $name() {
+                let $db = Db::Sqlite(tempfile::tempdir().unwrap());
+                $body
+            })*
+        }
+        mod postgres {
+            use super::*;
+            $(#[test]
+            fn $name() {
+                let test = concat!("store::tests::postgres::", stringify!($name));
+                let Some(db) = TestDatabase::for_test(test) else {
+                    return;
+                };
+                let $db = Db::Postgres(db);
+                $body
+            })*
+        }
+    };
+}
+
+/// Waits up to a second (the promise to users) for `done`.
+fn eventually(mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "not seen within 1 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn server(name: &str, methods: &[&str]) -> NewServer {
@@ -28,129 +103,185 @@ fn server(name: &str, methods: &[&str]) -> NewServer {
     }
 }
 
-#[test]
-fn tokens_resolve_until_revoked() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let acct = store
-        .ensure_account("sandbox", "sk_test_0123456789", "http://127.0.0.1:1")
-        .unwrap();
-    let created = store
-        .create_server(&acct, server("default", &["read"]))
-        .unwrap();
-    let resolved = store.resolve_token(&created.token).unwrap().unwrap();
-    assert_eq!(resolved.api_key, "sk_test_0123456789");
-    assert_eq!(resolved.filter.methods, ["read"]);
-    assert!(!format!("{resolved:?}").contains("sk_test"));
-    assert!(!format!("{created:?}").contains(&created.token));
-    assert!(store.resolve_token("nope").unwrap().is_none());
-    assert!(store.delete_server(&created.server.id).unwrap());
-    assert!(store.resolve_token(&created.token).unwrap().is_none());
-}
+on_each_backend! {
+    fn tokens_resolve_until_revoked(db) {
+        let store = db.open();
+        let acct = store
+            .ensure_account("sandbox", "sk_test_0123456789", "http://127.0.0.1:1")
+            .unwrap();
+        let created = store
+            .create_server(&acct, server("default", &["read"]))
+            .unwrap();
+        let resolved = store.resolve_token(&created.token).unwrap().unwrap();
+        assert_eq!(resolved.api_key, "sk_test_0123456789");
+        assert_eq!(resolved.filter.methods, ["read"]);
+        assert!(!format!("{resolved:?}").contains("sk_test"));
+        assert!(!format!("{created:?}").contains(&created.token));
+        assert!(store.resolve_token("nope").unwrap().is_none());
+        assert!(store.delete_server(&created.server.id).unwrap());
+        assert!(store.resolve_token(&created.token).unwrap().is_none());
+    }
 
-#[test]
-fn ensure_account_keeps_id_and_servers_across_restarts() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let id = store
-        .ensure_account("sandbox", "sk_old_key_123456", "http://127.0.0.1:1")
-        .unwrap();
-    let created = store.create_server(&id, server("s", &[])).unwrap();
-    drop(store);
-    let store = open(&dir);
-    assert_eq!(
-        store
-            .ensure_account("sandbox", "sk_new_key_123456", "http://127.0.0.1:2")
-            .unwrap(),
-        id
-    );
-    let resolved = store.resolve_token(&created.token).unwrap().unwrap();
-    assert_eq!(resolved.api_key, "sk_new_key_123456");
-    assert_eq!(resolved.base_url, "http://127.0.0.1:2");
-}
+    fn ensure_account_keeps_id_and_servers_across_restarts(db) {
+        let store = db.open();
+        let id = store
+            .ensure_account("sandbox", "sk_old_key_123456", "http://127.0.0.1:1")
+            .unwrap();
+        let created = store.create_server(&id, server("s", &[])).unwrap();
+        drop(store);
+        let store = db.open();
+        assert_eq!(
+            store
+                .ensure_account("sandbox", "sk_new_key_123456", "http://127.0.0.1:2")
+                .unwrap(),
+            id
+        );
+        let resolved = store.resolve_token(&created.token).unwrap().unwrap();
+        assert_eq!(resolved.api_key, "sk_new_key_123456");
+        assert_eq!(resolved.base_url, "http://127.0.0.1:2");
+    }
 
-#[test]
-fn a_wrong_master_key_is_refused_at_open() {
-    let dir = tempfile::tempdir().unwrap();
-    drop(open(&dir));
-    let err = Store::open_with_key(&dir.path().join("t.db"), &[1u8; 32])
-        .err()
-        .unwrap();
-    assert!(err.to_string().contains("master key"), "{err}");
-}
+    fn a_wrong_master_key_is_refused_at_open(db) {
+        drop(db.open());
+        let err = db.open_with_key(&[1u8; 32])
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("master key"), "{err}");
+    }
 
-#[test]
-fn expired_servers_stop_resolving_and_are_swept() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let acct = store
-        .ensure_account("a", "sk_test_0123456789", "http://127.0.0.1:1")
-        .unwrap();
-    let mut req = server("short", &[]);
-    req.expires_at = Some(OffsetDateTime::now_utc() + Duration::from_secs(1));
-    let created = store.create_server(&acct, req).unwrap();
-    store.create_server(&acct, server("long", &[])).unwrap();
-    assert!(store.resolve_token(&created.token).unwrap().is_some());
-    std::thread::sleep(Duration::from_millis(2100));
-    assert!(store.resolve_token(&created.token).unwrap().is_none());
-    assert_eq!(store.sweep_expired().unwrap(), 1);
-    assert_eq!(store.list_servers(Some(&acct)).unwrap().len(), 1);
-}
+    fn expired_servers_stop_resolving_and_are_swept(db) {
+        let store = db.open();
+        let acct = store
+            .ensure_account("a", "sk_test_0123456789", "http://127.0.0.1:1")
+            .unwrap();
+        let mut req = server("short", &[]);
+        req.expires_at = Some(OffsetDateTime::now_utc() + Duration::from_secs(1));
+        let created = store.create_server(&acct, req).unwrap();
+        store.create_server(&acct, server("long", &[])).unwrap();
+        assert!(store.resolve_token(&created.token).unwrap().is_some());
+        std::thread::sleep(Duration::from_millis(2100));
+        assert!(store.resolve_token(&created.token).unwrap().is_none());
+        assert_eq!(store.sweep_expired().unwrap(), 1);
+        assert_eq!(store.list_servers(Some(&acct)).unwrap().len(), 1);
+    }
 
-#[test]
-fn past_expiry_bad_filters_and_unknown_accounts_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let acct = store
-        .ensure_account("a", "sk_test_0123456789", "http://127.0.0.1:1")
-        .unwrap();
-    let mut req = server("s", &[]);
-    req.expires_at = Some(OffsetDateTime::now_utc() - Duration::from_secs(5));
-    assert!(
-        matches!(store.create_server(&acct, req), Err(StoreError::Invalid { field, .. }) if field == "expires_at")
-    );
-    assert!(matches!(
-        store.create_server(&acct, server("s", &["delete"])),
-        Err(StoreError::Filter(FilterError::NoTools { .. }))
-    ));
-    assert!(matches!(
-        store.create_server(&acct, server("s", &["nope"])),
-        Err(StoreError::Filter(FilterError::UnknownMethod { .. }))
-    ));
-    assert!(matches!(
-        store.create_server("missing", server("s", &[])),
-        Err(StoreError::AccountNotFound(_))
-    ));
-    assert!(store.list_servers(None).unwrap().is_empty());
-}
+    fn past_expiry_bad_filters_and_unknown_accounts_are_refused(db) {
+        let store = db.open();
+        let acct = store
+            .ensure_account("a", "sk_test_0123456789", "http://127.0.0.1:1")
+            .unwrap();
+        let mut req = server("s", &[]);
+        req.expires_at = Some(OffsetDateTime::now_utc() - Duration::from_secs(5));
+        assert!(
+            matches!(store.create_server(&acct, req), Err(StoreError::Invalid { field, .. }) if field == "expires_at")
+        );
+        assert!(matches!(
+            store.create_server(&acct, server("s", &["delete"])),
+            Err(StoreError::Filter(FilterError::NoTools { .. }))
+        ));
+        assert!(matches!(
+            store.create_server(&acct, server("s", &["nope"])),
+            Err(StoreError::Filter(FilterError::UnknownMethod { .. }))
+        ));
+        assert!(matches!(
+            store.create_server("missing", server("s", &[])),
+            Err(StoreError::AccountNotFound(_))
+        ));
+        assert!(store.list_servers(None).unwrap().is_empty());
+    }
 
-#[test]
-fn deleting_an_account_revokes_its_servers() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let acct = store
-        .ensure_account("a", "sk_test_0123456789", "http://127.0.0.1:1")
-        .unwrap();
-    let created = store.create_server(&acct, server("s", &[])).unwrap();
-    assert_eq!(store.delete_account(&acct).unwrap(), Some(1));
-    assert!(store.resolve_token(&created.token).unwrap().is_none());
-    assert_eq!(store.delete_account(&acct).unwrap(), None);
-}
+    fn deleting_an_account_revokes_its_servers(db) {
+        let store = db.open();
+        let acct = store
+            .ensure_account("a", "sk_test_0123456789", "http://127.0.0.1:1")
+            .unwrap();
+        let created = store.create_server(&acct, server("s", &[])).unwrap();
+        assert_eq!(store.delete_account(&acct).unwrap(), Some(1));
+        assert!(store.resolve_token(&created.token).unwrap().is_none());
+        assert_eq!(store.delete_account(&acct).unwrap(), None);
+    }
 
-#[test]
-fn admin_tokens_are_verified_by_hash() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let token = store.create_admin_token().unwrap();
-    assert!(store.verify_admin_token(&token).unwrap());
-    assert!(!store.verify_admin_token("wrong").unwrap());
-    assert!(!store.verify_admin_token("from-env").unwrap());
-    store.add_admin_token_hash("from-env").unwrap();
-    assert!(store.verify_admin_token("from-env").unwrap());
-    drop(store);
-    let store = open(&dir);
-    assert!(store.verify_admin_token(&token).unwrap());
-    assert!(!store.verify_admin_token("from-env").unwrap());
+    fn admin_tokens_are_verified_by_hash(db) {
+        let store = db.open();
+        let token = store.create_admin_token().unwrap();
+        assert!(store.verify_admin_token(&token).unwrap());
+        assert!(!store.verify_admin_token("wrong").unwrap());
+        assert!(!store.verify_admin_token("from-env").unwrap());
+        store.add_admin_token_hash("from-env").unwrap();
+        assert!(store.verify_admin_token("from-env").unwrap());
+        drop(store);
+        let store = db.open();
+        assert!(store.verify_admin_token(&token).unwrap());
+        assert!(!store.verify_admin_token("from-env").unwrap());
+    }
+
+    fn a_change_through_another_handle_is_seen_within_a_second(db) {
+        let (a, b) = (db.open(), db.open());
+        let acct = a
+            .ensure_account("a", "sk_test_0123456789", "http://127.0.0.1:1")
+            .unwrap();
+        let created = a.create_server(&acct, server("s", &[])).unwrap();
+        // Created on A, served by B at once; then B answers from its cache.
+        assert!(b.resolve_token(&created.token).unwrap().is_some());
+        let lookups = b.database_lookups();
+        assert!(b.resolve_token(&created.token).unwrap().is_some());
+        assert_eq!(b.database_lookups(), lookups, "a cached lookup asked the database");
+
+        // A new key through A reaches B's cached server.
+        a.ensure_account("a", "sk_test_rotated_9876", "http://127.0.0.1:1")
+            .unwrap();
+        eventually(|| b.resolve_token(&created.token).unwrap().unwrap().api_key == "sk_test_rotated_9876");
+        assert!(a.delete_server(&created.server.id).unwrap());
+        eventually(|| b.resolve_token(&created.token).unwrap().is_none());
+
+        let second = a.create_server(&acct, server("t", &[])).unwrap();
+        assert!(b.resolve_token(&second.token).unwrap().is_some());
+        assert_eq!(a.delete_account(&acct).unwrap(), Some(1));
+        eventually(|| b.resolve_token(&second.token).unwrap().is_none());
+    }
+
+    fn concurrent_creates_lose_nothing_and_never_share_a_token(db) {
+        let stores = [db.open(), db.open()];
+        let acct = stores[0]
+            .ensure_account("a", "sk_test_0123456789", "http://127.0.0.1:1")
+            .unwrap();
+        let tokens: Vec<String> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..4)
+                .map(|i| {
+                    let (store, acct) = (&stores[i % 2], &acct);
+                    scope.spawn(move || {
+                        (0..20)
+                            .map(|n| {
+                                store
+                                    .create_server(acct, server(&format!("w{i}-{n}"), &[]))
+                                    .unwrap()
+                                    .token
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+        });
+        let distinct: std::collections::HashSet<_> = tokens.iter().collect();
+        assert_eq!(distinct.len(), 80);
+        assert_eq!(stores[1].list_servers(Some(&acct)).unwrap().len(), 80);
+        for token in &tokens {
+            assert!(stores[1].resolve_token(token).unwrap().is_some());
+        }
+    }
+
+    fn a_database_newer_than_the_binary_is_refused(db) {
+        drop(db.open());
+        let future = migrations::latest(db.migrations()) + 1;
+        db.execute(&format!(
+            "INSERT INTO schema_migrations (version, name, applied_at) \
+             VALUES ({future}, 'from_the_future', 0)"
+        ));
+        let err = format!("{:#}", db.open_with_key(&[9u8; 32]).err().unwrap());
+        assert!(err.contains(&format!("schema version {future}, newer than this malomo-mcp")), "{err}");
+    }
+
 }
 
 /// The fixture's description (tests/fixtures/store-v1.json).
@@ -249,26 +380,29 @@ fn a_database_of_the_first_release_keeps_every_row() {
     assert_eq!(store.list_accounts().unwrap().len(), fixture.accounts.len());
 }
 
+/// Only one node sweeps at a time: while another holds the sweep lock, a
+/// sweep deletes nothing; once released, the next one does.
 #[test]
-fn a_database_newer_than_the_binary_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, _, key) = fixture_copy(&dir);
-    drop(Store::open_with_key(&db, &key).unwrap());
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute(
-        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, 'from_the_future', 0)",
-        [migrations::latest(migrations::SQLITE) + 1],
-    )
-    .unwrap();
-    drop(conn);
-    let err = format!("{:#}", Store::open_with_key(&db, &key).err().unwrap());
-    assert!(err.contains("newer than this malomo-mcp"), "{err}");
-    // Refused before anything was written: the future row is still there.
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+fn a_sweep_waits_for_the_node_holding_the_lock() {
+    let Some(db) =
+        TestDatabase::for_test("store::tests::a_sweep_waits_for_the_node_holding_the_lock")
+    else {
+        return;
+    };
+    let store = Store::open_with_key(std::path::Path::new(&db.url), &[9u8; 32])
+        .unwrap()
+        .with_tools(TABLE);
+    let acct = store
+        .ensure_account("a", "sk_test_0123456789", "http://127.0.0.1:1")
         .unwrap();
-    assert_eq!(n, migrations::latest(migrations::SQLITE) + 1);
+    let mut req = server("short", &[]);
+    req.expires_at = Some(OffsetDateTime::now_utc() + Duration::from_secs(1));
+    store.create_server(&acct, req).unwrap();
+    std::thread::sleep(Duration::from_millis(2100));
+    let holder = db.hold_advisory_lock(crate::store::postgres::SWEEP_LOCK);
+    assert_eq!(store.sweep_expired().unwrap(), 0);
+    drop(holder);
+    assert_eq!(store.sweep_expired().unwrap(), 1);
 }
 
 /// A store with one account `a`; returns the account id.
