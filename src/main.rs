@@ -83,9 +83,18 @@ struct ServeArgs {
     /// Address to listen on (loopback by default).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// SQLite database of accounts, servers and admin tokens.
-    #[arg(long, default_value = "malomo-mcp.db")]
+    /// Database of accounts, servers and admin tokens: a SQLite file, or a
+    /// postgres:// URL shared by several nodes (then MALOMO_MCP_MASTER_KEY
+    /// is required).
+    #[arg(long, env = "MALOMO_MCP_DATABASE_URL", default_value = "malomo-mcp.db")]
     db: PathBuf,
+    /// This node's name among nodes sharing PostgreSQL: it prints the URL of
+    /// its own server `default@NAME` (default: HOSTNAME:PORT).
+    #[arg(long, env = "MALOMO_MCP_NODE_NAME")]
+    node_name: Option<String>,
+    /// Seconds between sweeps of expired servers (one node at a time).
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    sweep_every: u64,
     /// Public base URL used in MCP URLs (default: http://LISTEN).
     #[arg(long)]
     public_url: Option<String>,
@@ -272,6 +281,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 upstream_timeout: Duration::from_secs(args.upstream_timeout),
                 max_upstream_body: args.max_upstream_body,
                 limits: args.limits.limits()?,
+                node_name: args.node_name,
+                sweep_every: Duration::from_secs(args.sweep_every),
             })
             .await?;
             println!(

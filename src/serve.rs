@@ -88,6 +88,11 @@ pub struct ServeOptions {
     pub max_upstream_body: usize,
     /// Connection, session and stream caps and timeouts.
     pub limits: Limits,
+    /// This node's name among the nodes sharing a PostgreSQL database (its
+    /// printed server is `default@NAME`); default `HOSTNAME:PORT`.
+    pub node_name: Option<String>,
+    /// How often expired servers are swept.
+    pub sweep_every: Duration,
 }
 
 /// A running HTTP server.
@@ -122,6 +127,30 @@ impl RunningServer {
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
+}
+
+/// The name of the server a start provisions and prints. On its own
+/// database a node replaces `default` on each start, so that the URL it
+/// prints is the one that works. Nodes sharing PostgreSQL each own one,
+/// `default@NODE`: a start replaces only its own node's, never the URL
+/// another node printed.
+fn default_server_name(store: &Store, node_name: Option<&str>, addr: SocketAddr) -> String {
+    if !store.is_shared() {
+        return "default".to_owned();
+    }
+    match node_name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(node) => format!("default@{node}"),
+        None => format!("default@{}:{}", hostname(), addr.port()),
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 /// Opens the store, provisions the account and a `default` MCP server, and
@@ -165,14 +194,15 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         .extend(options.allowed_hosts.iter().cloned());
     http_options.limits = options.limits.clone();
 
-    // Each start replaces the `default` server, so the URL printed now is
-    // the one that works (its token is shown once and only hashed here).
-    store.delete_servers_named(&account_id, "default")?;
+    // Each start replaces this node's default server, so the URL printed
+    // now is the one that works (its token is shown once and only hashed).
+    let default_name = default_server_name(&store, options.node_name.as_deref(), addr);
+    store.delete_servers_named(&account_id, &default_name)?;
     let created = store
         .create_server(
             &account_id,
             NewServer {
-                name: "default".to_owned(),
+                name: default_name,
                 filter: ToolFilter::all(),
                 require_api_token_auth: false,
                 expires_at: None,
@@ -193,7 +223,7 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
     let console_link = console.sign_in_link();
     let app =
         http::app(shared, store.clone(), http_options, shutdown.clone()).merge(console.router());
-    let sweeper = crate::store::spawn_sweeper(store.clone(), Duration::from_secs(15));
+    let sweeper = crate::store::spawn_sweeper(store.clone(), options.sweep_every);
     let stop = shutdown.clone();
     let limits = options.limits.clone();
     let task = tokio::spawn(async move {

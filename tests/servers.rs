@@ -236,6 +236,8 @@ async fn restart_keeps_provisioned_servers_working() {
             upstream_timeout: Duration::from_secs(5),
             max_upstream_body: malomo_mcp::runtime::DEFAULT_MAX_UPSTREAM_BODY,
             limits: Default::default(),
+            node_name: None,
+            sweep_every: Duration::from_secs(15),
         })
         .await
         .expect("server starts")

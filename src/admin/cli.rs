@@ -2,7 +2,7 @@
 //! over the store directly, for the operator on the machine.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -18,10 +18,25 @@ use crate::store::{NewServer, Store, StoreError};
 /// Where the store lives.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DbArgs {
-    /// SQLite database file.
-    #[arg(long, env = "MALOMO_MCP_DB", default_value = "malomo-mcp.db")]
-    pub db: PathBuf,
+    /// SQLite database file, or a postgres:// URL (default: MALOMO_MCP_DATABASE_URL,
+    /// else malomo-mcp.db).
+    #[arg(long, env = "MALOMO_MCP_DB")]
+    pub db: Option<PathBuf>,
 }
+
+impl DbArgs {
+    /// `--db`, else `MALOMO_MCP_DATABASE_URL`, else `malomo-mcp.db`.
+    pub fn location(&self) -> PathBuf {
+        self.db.clone().unwrap_or_else(|| {
+            std::env::var_os(DATABASE_URL_ENV)
+                .filter(|v| !v.is_empty())
+                .map_or_else(|| PathBuf::from("malomo-mcp.db"), PathBuf::from)
+        })
+    }
+}
+
+/// The environment variable naming the database when `--db` is not given.
+pub const DATABASE_URL_ENV: &str = "MALOMO_MCP_DATABASE_URL";
 
 /// `malomo-mcp servers …`
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -126,7 +141,7 @@ pub enum AdminTokenCommand {
 }
 
 impl ServersCommand {
-    pub fn db(&self) -> &Path {
+    pub fn db(&self) -> PathBuf {
         match self {
             ServersCommand::Create { db, .. }
             | ServersCommand::List { db, .. }
@@ -136,21 +151,21 @@ impl ServersCommand {
                 ClientTokensCommand::Create { db, .. }
                 | ClientTokensCommand::List { db, .. }
                 | ClientTokensCommand::Delete { db, .. },
-            ) => &db.db,
+            ) => db.location(),
         }
     }
 }
 
 /// Opens the store named by the command and runs it, printing JSON to stdout.
 pub fn run_servers(cmd: ServersCommand) -> anyhow::Result<()> {
-    let store = Store::open(cmd.db())?;
+    let store = Store::open(&cmd.db())?;
     execute_servers(&store, &cmd, &mut std::io::stdout().lock())
 }
 
 /// Opens the store named by the command and runs it, printing to stdout.
 pub fn run_admin_token(cmd: AdminTokenCommand) -> anyhow::Result<()> {
     let AdminTokenCommand::Create { db } = &cmd;
-    let store = Store::open(&db.db)?;
+    let store = Store::open(&db.location())?;
     execute_admin_token(&store, &cmd, &mut std::io::stdout().lock())
 }
 
@@ -398,7 +413,7 @@ mod tests {
             ("sandbox", vec!["read".to_string()], "cli")
         );
         assert_eq!(expires_in, Some(Duration::from_secs(3600)));
-        assert_eq!(db.db, PathBuf::from("x.db"));
+        assert_eq!(db.location(), PathBuf::from("x.db"));
         for args in [
             &["malomo-mcp", "servers", "list"][..],
             &["malomo-mcp", "servers", "list", "--account", "sandbox"],

@@ -118,6 +118,11 @@ pub trait Backend: Send + Sync {
     fn change_counter(&self) -> BackendResult<Option<i64>> {
         Ok(None)
     }
+    /// Whether other processes on other machines may share this database
+    /// (so that, e.g., a node must not treat a `default` server as its own).
+    fn is_shared(&self) -> bool {
+        false
+    }
     /// Deletes servers with `expires_at <= now`; returns how many.
     fn delete_expired(&self, now: i64) -> BackendResult<usize>;
 

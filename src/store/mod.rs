@@ -314,6 +314,11 @@ impl Store {
         self.inner.backend.as_ref()
     }
 
+    /// Whether other nodes share this database (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.backend().is_shared()
+    }
+
     // ---- integrated accounts ----
 
     /// Creates an account; a taken name is a [`StoreError::Conflict`].

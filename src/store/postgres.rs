@@ -647,6 +647,10 @@ impl Backend for PostgresBackend {
             .then(|| feed.counter.load(Ordering::SeqCst)))
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     /// Only one node sweeps at a time: the others find the lock taken and
     /// skip this round.
     fn delete_expired(&self, now: i64) -> BackendResult<usize> {

@@ -282,6 +282,13 @@ on_each_backend! {
         assert!(err.contains(&format!("schema version {future}, newer than this malomo-mcp")), "{err}");
     }
 
+
+    fn every_handle_on_a_database_gets_the_same_cursor_key(db) {
+        let first = db.open().cursor_key().unwrap();
+        assert_eq!(db.open().cursor_key().unwrap(), first);
+        let other = Db::Sqlite(tempfile::tempdir().unwrap());
+        assert_ne!(other.open().cursor_key().unwrap(), first);
+    }
 }
 
 /// The fixture's description (tests/fixtures/store-v1.json).

@@ -67,6 +67,8 @@ pub async fn start_server_limited(
         upstream_timeout: Duration::from_secs(5),
         max_upstream_body: malomo_mcp::runtime::DEFAULT_MAX_UPSTREAM_BODY,
         limits,
+        node_name: None,
+        sweep_every: Duration::from_secs(15),
     })
     .await
     .expect("server starts");
