@@ -923,7 +923,9 @@ fn the_cli_mirrors_the_api() {
     store
         .ensure_account("sandbox", API_KEY, "http://127.0.0.1:1")
         .unwrap();
-    let dbargs = DbArgs { db: db.clone() };
+    let dbargs = DbArgs {
+        db: Some(db.clone()),
+    };
     let run = |cmd: ServersCommand| -> anyhow::Result<Value> {
         let mut out = Vec::new();
         execute_servers(&store, &cmd, &mut out)?;

@@ -197,6 +197,9 @@ struct Inner {
 #[derive(Default)]
 struct ResolvedCache {
     counter: Option<i64>,
+    /// Moves when this process changes the store: its own changes count at
+    /// once, before the backend's change notice comes back (PostgreSQL).
+    local_changes: u64,
     servers: HashMap<[u8; 32], ResolvedServer>,
     /// (server id, client token hash) pairs that matched.
     client_tokens: HashSet<(String, [u8; 32])>,
@@ -358,12 +361,14 @@ impl Store {
         for _ in 0..3 {
             if let Some(row) = self.backend().get_account_by_name(name)? {
                 let sealed = self.inner.key.seal(api_key.as_bytes(), row.id.as_bytes())?;
-                if self.backend().update_account_secret(
+                let updated = self.backend().update_account_secret(
                     &row.id,
                     base_url,
                     &sealed,
                     &mask_key(api_key),
-                )? {
+                );
+                self.forget_resolved();
+                if updated? {
                     return Ok(row.id);
                 }
                 continue; // deleted meanwhile: create it
@@ -406,7 +411,9 @@ impl Store {
     /// Deletes the account and revokes all its servers, atomically. Returns
     /// the number of servers revoked, or `None` when there was no account.
     pub fn delete_account(&self, id: &str) -> Result<Option<usize>, StoreError> {
-        Ok(self.backend().delete_account(id)?)
+        let deleted = self.backend().delete_account(id);
+        self.forget_resolved();
+        Ok(deleted?)
     }
 
     // ---- MCP servers ----
@@ -484,13 +491,17 @@ impl Store {
 
     /// Revokes a server at once; false when there was none.
     pub fn delete_server(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.backend().delete_server(id)?)
+        let deleted = self.backend().delete_server(id);
+        self.forget_resolved();
+        Ok(deleted?)
     }
 
     /// Deletes the account's servers called `name` (used by `serve` to
     /// replace its default server on each start).
     pub fn delete_servers_named(&self, account_id: &str, name: &str) -> anyhow::Result<usize> {
-        Ok(self.backend().delete_servers_named(account_id, name)?)
+        let deleted = self.backend().delete_servers_named(account_id, name);
+        self.forget_resolved();
+        Ok(deleted?)
     }
 
     /// The live server holding `token`. Unknown, revoked and expired tokens
@@ -509,6 +520,7 @@ impl Store {
         let hash = token_hash(token);
         let now = now_secs();
         let counter = self.backend().change_counter()?;
+        let mut local_changes = None;
         if let Some(counter) = counter
             && let Ok(mut cache) = self.inner.resolved.lock()
         {
@@ -517,11 +529,13 @@ impl Store {
                 let live = server.expires_at.is_none_or(|at| at.unix_timestamp() > now);
                 return Ok(live.then(|| server.clone()));
             }
+            local_changes = Some(cache.local_changes);
         }
         let resolved = self.resolve_uncached(&hash, now)?;
         if let (Some(counter), Some(server)) = (counter, &resolved)
             && let Ok(mut cache) = self.inner.resolved.lock()
             && cache.counter == Some(counter)
+            && local_changes == Some(cache.local_changes)
         {
             if cache.servers.len() >= MAX_CACHED_SERVERS {
                 cache.servers.clear();
@@ -529,6 +543,14 @@ impl Store {
             cache.servers.insert(hash, server.clone());
         }
         Ok(resolved)
+    }
+
+    /// Drops cached servers after this process changed the store.
+    fn forget_resolved(&self) {
+        if let Ok(mut cache) = self.inner.resolved.lock() {
+            cache.servers.clear();
+            cache.local_changes += 1;
+        }
     }
 
     /// How many token lookups missed the cache and asked the database.
@@ -567,7 +589,11 @@ impl Store {
 
     /// Deletes expired servers; returns how many.
     pub fn sweep_expired(&self) -> anyhow::Result<usize> {
-        Ok(self.backend().delete_expired(now_secs())?)
+        let deleted = self.backend().delete_expired(now_secs())?;
+        if deleted > 0 {
+            self.forget_resolved();
+        }
+        Ok(deleted)
     }
 
     // ---- client tokens (a server's second factor) ----
