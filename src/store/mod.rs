@@ -549,6 +549,7 @@ impl Store {
     fn forget_resolved(&self) {
         if let Ok(mut cache) = self.inner.resolved.lock() {
             cache.servers.clear();
+            cache.client_tokens.clear();
             cache.local_changes += 1;
         }
     }
@@ -633,7 +634,9 @@ impl Store {
     /// refused, in this process and in any other on the same database.
     /// False when the server has no such token.
     pub fn delete_client_token(&self, server_id: &str, token_id: &str) -> Result<bool, StoreError> {
-        Ok(self.backend().delete_client_token(server_id, token_id)?)
+        let deleted = self.backend().delete_client_token(server_id, token_id);
+        self.forget_resolved();
+        Ok(deleted?)
     }
 
     /// Whether `token` is a live client token of server `server_id`. Found
@@ -645,6 +648,7 @@ impl Store {
         }
         let key = (server_id.to_string(), token_hash(token));
         let counter = self.backend().change_counter()?;
+        let mut local_changes = None;
         if let Some(counter) = counter
             && let Ok(mut cache) = self.inner.resolved.lock()
         {
@@ -652,11 +656,13 @@ impl Store {
             if cache.client_tokens.contains(&key) {
                 return Ok(true);
             }
+            local_changes = Some(cache.local_changes);
         }
         let matches = self.backend().client_token_matches(server_id, &key.1)?;
         if let (Some(counter), true) = (counter, matches)
             && let Ok(mut cache) = self.inner.resolved.lock()
             && cache.counter == Some(counter)
+            && local_changes == Some(cache.local_changes)
         {
             if cache.client_tokens.len() >= MAX_CACHED_SERVERS {
                 cache.client_tokens.clear();

@@ -24,7 +24,9 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Row, Statement};
 
-use super::backend::{AccountRow, Backend, BackendError, BackendResult, ResolvedRow, ServerRow};
+use super::backend::{
+    AccountRow, Backend, BackendError, BackendResult, ClientTokenRow, ResolvedRow, ServerRow,
+};
 use super::migrations;
 
 /// Connections per node; each serves one call at a time.
@@ -406,6 +408,9 @@ macro_rules! select_servers {
     };
 }
 
+const INSERT_CLIENT_TOKEN: &str = "INSERT INTO mcp_client_tokens \
+     (id, server_id, token_hash, created_at) VALUES ($1, $2, $3, $4)";
+
 fn u(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
@@ -537,27 +542,39 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn insert_server(&self, s: &ServerRow) -> BackendResult<()> {
-        let s = s.clone();
+    fn insert_server(
+        &self,
+        s: &ServerRow,
+        client_token: Option<&ClientTokenRow>,
+    ) -> BackendResult<()> {
+        let (s, t) = (s.clone(), client_token.cloned());
         self.run(move |mut slot| async move {
-            live(&mut slot)?
-                .execute(
-                    "INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, \
-                     require_api_token_auth, expires_at, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    &[
-                        &s.id,
-                        &s.account_id,
-                        &s.name,
-                        &&s.token_hash[..],
-                        &s.methods,
-                        &s.tags,
-                        &s.require_api_token_auth,
-                        &s.expires_at,
-                        &s.created_at,
-                    ],
+            let tx = live(&mut slot)?.client.transaction().await?;
+            tx.execute(
+                "INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, \
+                 require_api_token_auth, expires_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &s.id,
+                    &s.account_id,
+                    &s.name,
+                    &&s.token_hash[..],
+                    &s.methods,
+                    &s.tags,
+                    &s.require_api_token_auth,
+                    &s.expires_at,
+                    &s.created_at,
+                ],
+            )
+            .await?;
+            if let Some(t) = t {
+                tx.execute(
+                    INSERT_CLIENT_TOKEN,
+                    &[&t.id, &t.server_id, &&t.token_hash[..], &t.created_at],
                 )
                 .await?;
+            }
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -671,6 +688,72 @@ impl Backend for PostgresBackend {
                 .await?;
             tx.commit().await?;
             Ok(u(n))
+        })
+    }
+
+    fn insert_client_token(&self, row: &ClientTokenRow) -> BackendResult<()> {
+        let t = row.clone();
+        self.run(move |mut slot| async move {
+            live(&mut slot)?
+                .execute(
+                    INSERT_CLIENT_TOKEN,
+                    &[&t.id, &t.server_id, &&t.token_hash[..], &t.created_at],
+                )
+                .await?;
+            Ok(())
+        })
+        .map_err(|e| match e {
+            BackendError::Missing(_) => BackendError::Missing("MCP server"),
+            other => other,
+        })
+    }
+
+    fn list_client_tokens(&self, server_id: &str) -> BackendResult<Vec<ClientTokenRow>> {
+        let server_id = server_id.to_owned();
+        self.run(move |mut slot| async move {
+            let rows = live(&mut slot)?
+                .query(
+                    "SELECT id, server_id, token_hash, created_at FROM mcp_client_tokens \
+                     WHERE server_id = $1 ORDER BY created_at, seq",
+                    &[&server_id],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ClientTokenRow {
+                        id: r.try_get(0)?,
+                        server_id: r.try_get(1)?,
+                        token_hash: hash_bytes(r, 2)?,
+                        created_at: r.try_get(3)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn delete_client_token(&self, server_id: &str, token_id: &str) -> BackendResult<bool> {
+        let (server_id, token_id) = (server_id.to_owned(), token_id.to_owned());
+        self.run(move |mut slot| async move {
+            let n = live(&mut slot)?
+                .execute(
+                    "DELETE FROM mcp_client_tokens WHERE server_id = $1 AND id = $2",
+                    &[&server_id, &token_id],
+                )
+                .await?;
+            Ok(n > 0)
+        })
+    }
+
+    fn client_token_matches(&self, server_id: &str, token_hash: &[u8; 32]) -> BackendResult<bool> {
+        let (server_id, hash) = (server_id.to_owned(), token_hash.to_vec());
+        self.run(move |mut slot| async move {
+            let rows = live(&mut slot)?
+                .query(
+                    "SELECT 1 FROM mcp_client_tokens WHERE token_hash = $1 AND server_id = $2",
+                    &[&hash, &server_id],
+                )
+                .await?;
+            Ok(!rows.is_empty())
         })
     }
 

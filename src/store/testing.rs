@@ -67,6 +67,16 @@ impl TestDatabase {
     pub fn execute(&self, sql: &str) -> anyhow::Result<()> {
         admin(&self.url, sql.to_owned())
     }
+
+    /// The single BIGINT that `sql` selects.
+    pub fn query_i64(&self, sql: &str) -> anyhow::Result<i64> {
+        let (url, sql) = (self.url.clone(), sql.to_owned());
+        on_own_runtime(async move {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+            tokio::spawn(conn);
+            Ok(client.query_one(&sql, &[]).await?.try_get(0)?)
+        })
+    }
 }
 
 /// A session-level advisory lock held by another connection until dropped.
@@ -132,16 +142,23 @@ impl Drop for TestDatabase {
 /// that is not inside a tokio runtime, and from ones that are).
 fn admin(url: &str, sql: String) -> anyhow::Result<()> {
     let url = url.to_owned();
+    on_own_runtime(async move {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        client.batch_execute(&sql).await?;
+        Ok(())
+    })
+}
+
+/// Runs `task` to completion on a thread and runtime of its own.
+fn on_own_runtime<T: Send + 'static>(
+    task: impl std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+) -> anyhow::Result<T> {
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build()?;
-        rt.block_on(async move {
-            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-            tokio::spawn(conn);
-            client.batch_execute(&sql).await?;
-            anyhow::Ok(())
-        })
+            .build()?
+            .block_on(task)
     })
     .join()
     .map_err(|_| anyhow::anyhow!("test database thread panicked"))?

@@ -43,6 +43,17 @@ impl Db {
         }
     }
 
+    fn count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT count(*) FROM {table}");
+        match self {
+            Db::Sqlite(_) => rusqlite::Connection::open(self.location())
+                .unwrap()
+                .query_row(&sql, [], |r| r.get(0))
+                .unwrap(),
+            Db::Postgres(db) => db.query_i64(&sql).unwrap(),
+        }
+    }
+
     fn execute(&self, sql: &str) {
         match self {
             Db::Sqlite(_) => rusqlite::Connection::open(self.location())
@@ -100,6 +111,22 @@ fn server(name: &str, methods: &[&str]) -> NewServer {
         },
         require_api_token_auth: false,
         expires_at: None,
+    }
+}
+
+/// A store with one account `a`; returns the account id.
+fn open_with_account(db: &Db) -> (Store, String) {
+    let store = db.open();
+    let acct = store
+        .ensure_account("a", "sk_test_0123456789", "http://127.0.0.1:1")
+        .unwrap();
+    (store, acct)
+}
+
+fn guarded(name: &str) -> NewServer {
+    NewServer {
+        require_api_token_auth: true,
+        ..server(name, &[])
     }
 }
 
@@ -289,6 +316,97 @@ on_each_backend! {
         let other = Db::Sqlite(tempfile::tempdir().unwrap());
         assert_ne!(other.open().cursor_key().unwrap(), first);
     }
+
+    fn a_guarded_server_is_created_with_its_first_client_token(db) {
+        let (store, acct) = open_with_account(&db);
+        let created = store.create_server(&acct, guarded("2fa")).unwrap();
+        let first = created.client_token.clone().unwrap();
+        assert_ne!(first.token, created.token);
+        assert!(!format!("{created:?}").contains(&first.token));
+        let id = &created.server.id;
+        assert!(store.verify_client_token(id, &first.token).unwrap());
+        assert!(!store.verify_client_token(id, &created.token).unwrap());
+        let listed = store.list_client_tokens(id).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, first.info.id);
+
+        let plain = store.create_server(&acct, server("plain", &[])).unwrap();
+        assert!(plain.client_token.is_none());
+        assert!(matches!(
+            store.create_client_token(&plain.server.id),
+            Err(StoreError::NoSecondFactor(_))
+        ));
+        assert!(matches!(
+            store.create_client_token("missing"),
+            Err(StoreError::ServerNotFound(_))
+        ));
+        assert!(matches!(
+            store.list_client_tokens("missing"),
+            Err(StoreError::ServerNotFound(_))
+        ));
+    }
+
+    fn a_client_token_belongs_to_one_server(db) {
+        let (store, acct) = open_with_account(&db);
+        let one = store.create_server(&acct, guarded("one")).unwrap();
+        let two = store.create_server(&acct, guarded("two")).unwrap();
+        let one_token = one.client_token.unwrap().token;
+        assert!(
+            store
+                .verify_client_token(&one.server.id, &one_token)
+                .unwrap()
+        );
+        assert!(
+            !store
+                .verify_client_token(&two.server.id, &one_token)
+                .unwrap()
+        );
+        let admin = store.create_admin_token().unwrap();
+        assert!(!store.verify_client_token(&one.server.id, &admin).unwrap());
+        assert!(!store.verify_admin_token(&one_token).unwrap());
+    }
+
+    fn a_revoked_client_token_is_refused_at_once_in_every_process(db) {
+        let (store, acct) = open_with_account(&db);
+        // Another process on the same database.
+        let other = db.open();
+        let created = store.create_server(&acct, guarded("2fa")).unwrap();
+        let id = created.server.id.clone();
+        let second = store.create_client_token(&id).unwrap();
+        // Both are verified (and cached) in both stores first.
+        for s in [&store, &other] {
+            assert!(s.verify_client_token(&id, &second.token).unwrap());
+            assert!(s.verify_client_token(&id, &second.token).unwrap());
+        }
+        assert!(other.delete_client_token(&id, &second.info.id).unwrap());
+        assert!(!other.verify_client_token(&id, &second.token).unwrap());
+        eventually(|| !store.verify_client_token(&id, &second.token).unwrap());
+        assert!(!other.delete_client_token(&id, &second.info.id).unwrap());
+        let first = created.client_token.unwrap();
+        assert!(store.verify_client_token(&id, &first.token).unwrap());
+        assert_eq!(store.list_client_tokens(&id).unwrap().len(), 1);
+    }
+
+    fn deleting_a_server_deletes_its_client_tokens(db) {
+        let (store, acct) = open_with_account(&db);
+        let created = store.create_server(&acct, guarded("2fa")).unwrap();
+        let id = created.server.id.clone();
+        store.create_client_token(&id).unwrap();
+        let by_account = store.create_server(&acct, guarded("other")).unwrap();
+        assert!(store.delete_server(&id).unwrap());
+        assert!(store.delete_account(&acct).unwrap().is_some());
+        assert_eq!(
+            db.count("mcp_client_tokens"),
+            0,
+            "client tokens outlived their servers"
+        );
+        let token = by_account.client_token.unwrap().token;
+        assert!(
+            !store
+                .verify_client_token(&by_account.server.id, &token)
+                .unwrap()
+        );
+    }
 }
 
 /// The fixture's description (tests/fixtures/store-v1.json).
@@ -412,121 +530,6 @@ fn a_sweep_waits_for_the_node_holding_the_lock() {
     assert_eq!(store.sweep_expired().unwrap(), 1);
 }
 
-/// A store with one account `a`; returns the account id.
-fn open_with_account(dir: &tempfile::TempDir) -> (Store, String) {
-    let store = open(dir);
-    let acct = store
-        .ensure_account("a", "sk_test_0123456789", "http://127.0.0.1:1")
-        .unwrap();
-    (store, acct)
-}
-
-fn guarded(name: &str) -> NewServer {
-    NewServer {
-        require_api_token_auth: true,
-        ..server(name, &[])
-    }
-}
-
-#[test]
-fn a_guarded_server_is_created_with_its_first_client_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, acct) = open_with_account(&dir);
-    let created = store.create_server(&acct, guarded("2fa")).unwrap();
-    let first = created.client_token.clone().unwrap();
-    assert_ne!(first.token, created.token);
-    assert!(!format!("{created:?}").contains(&first.token));
-    let id = &created.server.id;
-    assert!(store.verify_client_token(id, &first.token).unwrap());
-    assert!(!store.verify_client_token(id, &created.token).unwrap());
-    let listed = store.list_client_tokens(id).unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].id, first.info.id);
-
-    let plain = store.create_server(&acct, server("plain", &[])).unwrap();
-    assert!(plain.client_token.is_none());
-    assert!(matches!(
-        store.create_client_token(&plain.server.id),
-        Err(StoreError::NoSecondFactor(_))
-    ));
-    assert!(matches!(
-        store.create_client_token("missing"),
-        Err(StoreError::ServerNotFound(_))
-    ));
-    assert!(matches!(
-        store.list_client_tokens("missing"),
-        Err(StoreError::ServerNotFound(_))
-    ));
-}
-
-#[test]
-fn a_client_token_belongs_to_one_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, acct) = open_with_account(&dir);
-    let one = store.create_server(&acct, guarded("one")).unwrap();
-    let two = store.create_server(&acct, guarded("two")).unwrap();
-    let one_token = one.client_token.unwrap().token;
-    assert!(
-        store
-            .verify_client_token(&one.server.id, &one_token)
-            .unwrap()
-    );
-    assert!(
-        !store
-            .verify_client_token(&two.server.id, &one_token)
-            .unwrap()
-    );
-    let admin = store.create_admin_token().unwrap();
-    assert!(!store.verify_client_token(&one.server.id, &admin).unwrap());
-    assert!(!store.verify_admin_token(&one_token).unwrap());
-}
-
-#[test]
-fn a_revoked_client_token_is_refused_at_once_in_every_process() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, acct) = open_with_account(&dir);
-    // Another process on the same database.
-    let other = open(&dir);
-    let created = store.create_server(&acct, guarded("2fa")).unwrap();
-    let id = created.server.id.clone();
-    let second = store.create_client_token(&id).unwrap();
-    // Both are verified (and cached) in both stores first.
-    for s in [&store, &other] {
-        assert!(s.verify_client_token(&id, &second.token).unwrap());
-        assert!(s.verify_client_token(&id, &second.token).unwrap());
-    }
-    assert!(other.delete_client_token(&id, &second.info.id).unwrap());
-    assert!(!store.verify_client_token(&id, &second.token).unwrap());
-    assert!(!other.verify_client_token(&id, &second.token).unwrap());
-    assert!(!other.delete_client_token(&id, &second.info.id).unwrap());
-    let first = created.client_token.unwrap();
-    assert!(store.verify_client_token(&id, &first.token).unwrap());
-    assert_eq!(store.list_client_tokens(&id).unwrap().len(), 1);
-}
-
-#[test]
-fn deleting_a_server_deletes_its_client_tokens() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, acct) = open_with_account(&dir);
-    let created = store.create_server(&acct, guarded("2fa")).unwrap();
-    let id = created.server.id.clone();
-    store.create_client_token(&id).unwrap();
-    let by_account = store.create_server(&acct, guarded("other")).unwrap();
-    assert!(store.delete_server(&id).unwrap());
-    assert!(store.delete_account(&acct).unwrap().is_some());
-    let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
-    let left: i64 = conn
-        .query_row("SELECT count(*) FROM mcp_client_tokens", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(left, 0, "client tokens outlived their servers");
-    let token = by_account.client_token.unwrap().token;
-    assert!(
-        !store
-            .verify_client_token(&by_account.server.id, &token)
-            .unwrap()
-    );
-}
-
 #[cfg(unix)]
 #[test]
 fn the_database_and_its_wal_and_shm_files_are_private() {
@@ -534,10 +537,11 @@ fn the_database_and_its_wal_and_shm_files_are_private() {
     let dir = tempfile::tempdir().unwrap();
     // Under the usual umask (022) a plain new file is readable by others;
     // the database files must not be.
-    let (store, acct) = open_with_account(&dir);
+    let db = Db::Sqlite(dir);
+    let (store, acct) = open_with_account(&db);
     store.create_server(&acct, guarded("2fa")).unwrap();
     for name in ["t.db", "t.db-wal", "t.db-shm"] {
-        let mode = std::fs::metadata(dir.path().join(name))
+        let mode = std::fs::metadata(db.location().with_file_name(name))
             .unwrap_or_else(|e| panic!("{name}: {e}"))
             .permissions()
             .mode();
@@ -545,6 +549,6 @@ fn the_database_and_its_wal_and_shm_files_are_private() {
     }
     drop(store);
     // An existing database keeps working (and keeps its mode).
-    let store = open(&dir);
+    let store = db.open();
     assert_eq!(store.list_servers(None).unwrap().len(), 1);
 }
