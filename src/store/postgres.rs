@@ -198,6 +198,15 @@ impl PostgresBackend {
         if let Some(rt) = &backend.runtime {
             rt.spawn(listen(backend.shared.clone()));
         }
+        // Start with the cache working: wait (briefly) for the change feed.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !backend.shared.feed.listening.load(Ordering::SeqCst) {
+            if std::time::Instant::now() > deadline {
+                tracing::warn!("PostgreSQL change feed not up yet; resolving uncached until it is");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
         Ok(backend)
     }
 
