@@ -182,11 +182,11 @@ on_each_backend! {
             .ensure_account("a", "sk_test_0123456789", "http://127.0.0.1:1")
             .unwrap();
         let mut req = server("short", &[]);
-        req.expires_at = Some(OffsetDateTime::now_utc() + Duration::from_secs(1));
+        req.expires_at = Some(OffsetDateTime::now_utc() + Duration::from_secs(4));
         let created = store.create_server(&acct, req).unwrap();
         store.create_server(&acct, server("long", &[])).unwrap();
         assert!(store.resolve_token(&created.token).unwrap().is_some());
-        std::thread::sleep(Duration::from_millis(2100));
+        std::thread::sleep(Duration::from_millis(5100));
         assert!(store.resolve_token(&created.token).unwrap().is_none());
         assert_eq!(store.sweep_expired().unwrap(), 1);
         assert_eq!(store.list_servers(Some(&acct)).unwrap().len(), 1);
