@@ -32,6 +32,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod common;
+use common::{spawn_until, url_in};
+
 const ACCEPT_V2: &str = "application/vnd.malomo+json; version=2";
 const TOOL: &str = "get_single_malomo_order_by_id";
 
@@ -430,46 +433,6 @@ fn startup(bin: &str, label: &str, remote: Option<&str>, runs: u64) -> anyhow::R
         median(starts.iter().map(|s| s.rss_after_list_kib).collect()) as f64 / 1024.0,
     );
     Ok(())
-}
-
-/// A child process that is killed when dropped.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Spawns `command` and returns it with the first `http://` URL on a stdout
-/// line that `wanted` accepts (and the rest of that line).
-fn spawn_until(mut command: Command, wanted: &str) -> anyhow::Result<(Child, Vec<String>)> {
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = Child(command.spawn()?);
-    let stdout = child.0.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut seen = Vec::new();
-    loop {
-        let line = lines.next().ok_or_else(|| {
-            anyhow::anyhow!("child exited before printing `{wanted}`: {seen:?}")
-        })??;
-        let done = line.contains(wanted);
-        seen.push(line);
-        if done {
-            // Keep reading (and dropping) its output so that it never blocks.
-            std::thread::spawn(move || for _ in lines {});
-            return Ok((child, seen));
-        }
-    }
-}
-
-fn url_in(line: &str) -> Option<String> {
-    let i = line.find("http://")?;
-    Some(line[i..].split_whitespace().next()?.to_owned())
 }
 
 fn main() -> anyhow::Result<()> {
