@@ -193,6 +193,7 @@ pub(crate) mod tests {
             },
             pagination: None,
             behavior: Behavior::Direct,
+            projection: None,
         }
     }
 

@@ -264,6 +264,7 @@ pub async fn stdio(
             account: started.account,
             filter,
             label: "stdio".to_owned(),
+            answer_budget: None,
         },
     );
     let running = handler.serve(rmcp::transport::stdio()).await?;

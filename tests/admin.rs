@@ -47,6 +47,7 @@ const fn tool(
         },
         pagination: None,
         behavior: Behavior::Direct,
+        projection: None,
     }
 }
 

@@ -674,6 +674,16 @@ async fn in_line_stateless_calls_answer_what_rmcp_answers() {
     let _ = client.cancel().await;
     for (tool, arguments) in [
         ("get_single_malomo_order_by_id", json!({ "id": id })),
+        (
+            "get_single_malomo_order_by_id",
+            json!({ "id": id, "fields": ["number", "shipments.status"] }),
+        ),
+        // Compact default fields, and a page the answer budget splits.
+        ("list_all_malomo_orders", json!({"limit": 4})),
+        (
+            "list_all_malomo_orders",
+            json!({"limit": 30, "fields": ["*"]}),
+        ),
         ("get_current_malomo_account", json!({})),
         // Refused before any upstream call, naming the field.
         ("get_single_malomo_order_by_id", json!({"id": 42})),

@@ -190,7 +190,26 @@ async fn where_is_my_package(client: &Client, email: &str) -> Answer {
         orders[0]["id"], latest["id"],
         "the list is newest first, so the first item is the latest order"
     );
-    let from_order = answer_from_order(latest);
+    // The list is compact (carrier, tracking code and status per shipment);
+    // the scan history is one `fields` call away.
+    let detailed = ok(
+        client,
+        "get_single_malomo_order_by_id",
+        json!({"id": latest["id"], "fields": ["number", "shipments"]}),
+    )
+    .await;
+    let from_order = answer_from_order(&detailed);
+    let listed = latest["shipments"]
+        .as_array()
+        .expect("shipments")
+        .iter()
+        .find(|s| s["tracking_code"].as_str() == Some(from_order.tracking_code.as_str()))
+        .expect("the troubled shipment is in the compact list");
+    assert_eq!(
+        (str_of(listed, "carrier"), str_of(listed, "status")),
+        (from_order.carrier.as_str(), from_order.status.as_str()),
+        "the compact list says which shipment is in trouble"
+    );
 
     let events = list_all(
         client,

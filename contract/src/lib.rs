@@ -103,6 +103,22 @@ pub struct Pagination {
     pub not_found_as_empty: bool,
 }
 
+/// Field projection and the answer budget of a get or list tool.
+#[derive(Debug, Clone, Copy)]
+pub struct Projection {
+    /// Every path the `fields` input accepts besides `*`: member names, and
+    /// `parent.child` one level down.
+    pub paths: &'static [&'static str],
+    /// Paths answered when the caller gives no `fields`; empty means all.
+    pub default_fields: &'static [&'static str],
+    /// Paths every projected answer keeps (`id`, members the output schema
+    /// requires), so that answers stay schema-valid and follow-ups work.
+    pub kept: &'static [&'static str],
+    /// Largest answer, in bytes of compact JSON, unless the provisioned
+    /// server sets its own.
+    pub budget: u32,
+}
+
 /// A keyed array inside a resource, e.g. an order's shipments keyed by
 /// `(carrier, tracking_code)`.
 #[derive(Debug, Clone, Copy)]
@@ -198,6 +214,8 @@ pub struct ToolDef {
     pub annotations: Annotations,
     pub pagination: Option<Pagination>,
     pub behavior: Behavior,
+    /// `fields` and the answer budget, for get and list tools.
+    pub projection: Option<Projection>,
 }
 
 /// How the upstream API is reached.

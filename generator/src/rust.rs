@@ -5,7 +5,7 @@ use quote::quote;
 
 use crate::error::Error;
 use crate::model::{
-    Behavior, Catalog, Class, Location, Pagination, Paragraph, Prompt, Route, Tool,
+    Behavior, Catalog, Class, Location, Pagination, Paragraph, Projection, Prompt, Route, Tool,
 };
 use crate::spec::{HttpVerb, MergeOpSpec};
 
@@ -103,6 +103,13 @@ fn tool(t: &Tool, description: &[Paragraph]) -> Result<TokenStream, Error> {
         None => quote! { ::core::option::Option::None },
     };
     let behavior = behavior(&t.behavior);
+    let projection = match &t.projection {
+        Some(p) => {
+            let p = projection(p);
+            quote! { Some(#p) }
+        }
+        None => quote! { None },
+    };
     Ok(quote! {
         ::malomo_contract::ToolDef {
             name: #name,
@@ -121,8 +128,24 @@ fn tool(t: &Tool, description: &[Paragraph]) -> Result<TokenStream, Error> {
             annotations: ::malomo_contract::Annotations { read_only: #ro, destructive: #de, idempotent: #id, open_world: #ow },
             pagination: #pagination,
             behavior: #behavior,
+            projection: #projection,
         }
     })
+}
+
+fn projection(p: &Projection) -> TokenStream {
+    let paths = strs(&p.paths);
+    let default_fields = strs(&p.default_fields);
+    let kept = strs(&p.kept);
+    let budget = Literal::u32_unsuffixed(p.budget);
+    quote! {
+        ::malomo_contract::Projection {
+            paths: #paths,
+            default_fields: #default_fields,
+            kept: #kept,
+            budget: #budget,
+        }
+    }
 }
 
 fn route(r: &Route) -> TokenStream {

@@ -29,6 +29,14 @@ pub struct IntegrationSpec {
     /// left out for that server.
     #[serde(default)]
     pub instructions: Option<String>,
+    /// Largest answer, in bytes of compact JSON, a get or list tool returns
+    /// unless its method sets its own (a provisioned server may override it).
+    #[serde(default = "default_answer_budget")]
+    pub answer_budget: u32,
+}
+
+fn default_answer_budget() -> u32 {
+    16_384
 }
 
 /// The authentication scheme of the upstream API.
@@ -126,6 +134,14 @@ pub struct MethodSpec {
     /// A runtime strategy instead of one direct upstream call.
     #[serde(default)]
     pub strategy: Option<StrategySpec>,
+    /// Get and list methods: the field paths answered when the caller gives
+    /// no `fields` (empty: every field).
+    #[serde(default)]
+    pub default_fields: Vec<String>,
+    /// Get and list methods: this tool's answer budget in bytes, instead of
+    /// the integration's `answer_budget`.
+    #[serde(default)]
+    pub answer_budget: Option<u32>,
 }
 
 /// What a method does; decides its class and default name pattern.

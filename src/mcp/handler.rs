@@ -33,6 +33,8 @@ pub struct Scope {
     /// The provisioned server's id (or `stdio`): the label of its logs,
     /// and what its list cursors are bound to.
     pub label: String,
+    /// The server's answer budget in bytes, replacing each tool's own.
+    pub answer_budget: Option<u32>,
 }
 
 /// Where the HTTP layer collects the upstream rate-limit state of a call so
@@ -229,7 +231,14 @@ impl McpHandler {
         let outcome = self
             .shared
             .runtime
-            .call_scoped(&scope.label, &scope.account, &scope.filter, tool, arguments)
+            .call_within(
+                &scope.label,
+                &scope.account,
+                &scope.filter,
+                tool,
+                arguments,
+                scope.answer_budget,
+            )
             .await;
         tracing::info!(
             target: "malomo_mcp::tool_call",

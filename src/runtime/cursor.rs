@@ -38,7 +38,7 @@ pub enum CursorError {
     )]
     WrongServer,
     #[error(
-        "`next_cursor` was issued for other filter arguments; repeat the first page's filters unchanged with it (only `limit` may change), or omit it to start from the first page"
+        "`next_cursor` was issued for other filter arguments; repeat the first page's filters unchanged with it (only `limit` and `fields` may change), or omit it to start from the first page"
     )]
     WrongFilters,
 }
@@ -64,11 +64,40 @@ struct CursorPayload {
     f: String,
     /// Upstream query parameters to send with the next request.
     p: Vec<(String, String)>,
+    /// Set when an answer budget cut an upstream page short: the rest of
+    /// that same page comes next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    r: Option<Resume>,
 }
 
-/// Arguments that do not change which items a list returns: the page size
-/// and the cursor itself.
-const NOT_FILTERS: &[&str] = &["limit", "next_cursor"];
+/// Where inside an upstream page the next page starts, when an answer
+/// budget ended the previous page before the upstream page ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    /// Items of the upstream page already returned.
+    #[serde(rename = "o")]
+    pub offset: usize,
+    /// The upstream page size the page was fetched with (it must be fetched
+    /// the same way again for `offset` to mean the same item).
+    #[serde(rename = "l")]
+    pub limit: u64,
+    /// The id of the last item returned, so that the next page starts right
+    /// after it even if the upstream page shifted in between.
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+/// A verified cursor: upstream paging parameters, and where inside that
+/// upstream page to resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub params: Vec<(String, String)>,
+    pub resume: Option<Resume>,
+}
+
+/// Arguments that do not change which items a list returns: the page size,
+/// the cursor itself, and which fields of each item come back.
+const NOT_FILTERS: &[&str] = &["limit", "next_cursor", "fields"];
 
 /// A short digest of the filter arguments of a list call (all arguments but
 /// `limit` and `next_cursor`), independent of key order.
@@ -137,11 +166,24 @@ impl CursorCodec {
     /// Wraps upstream paging parameters into an opaque cursor bound to
     /// `scope`.
     pub fn encode(&self, scope: CursorScope<'_>, params: Vec<(String, String)>) -> String {
+        self.encode_position(
+            scope,
+            Position {
+                params,
+                resume: None,
+            },
+        )
+    }
+
+    /// Wraps a position (upstream paging parameters and where inside that
+    /// upstream page to resume) into an opaque cursor bound to `scope`.
+    pub fn encode_position(&self, scope: CursorScope<'_>, position: Position) -> String {
         let payload = CursorPayload {
             s: scope.server.to_owned(),
             t: scope.tool.to_owned(),
             f: scope.filters.to_owned(),
-            p: params,
+            p: position.params,
+            r: position.resume,
         };
         let json = serde_json::to_vec(&payload).unwrap_or_default();
         let body = URL_SAFE_NO_PAD.encode(json);
@@ -156,6 +198,16 @@ impl CursorCodec {
         scope: CursorScope<'_>,
         cursor: &str,
     ) -> Result<Vec<(String, String)>, CursorError> {
+        self.decode_position(scope, cursor).map(|p| p.params)
+    }
+
+    /// Verifies a cursor and its binding to `scope`, and returns the
+    /// position it stands for.
+    pub fn decode_position(
+        &self,
+        scope: CursorScope<'_>,
+        cursor: &str,
+    ) -> Result<Position, CursorError> {
         let (body, tag) = cursor.split_once('.').ok_or(CursorError::Invalid)?;
         let tag = URL_SAFE_NO_PAD
             .decode(tag)
@@ -180,7 +232,10 @@ impl CursorCodec {
         if payload.f != scope.filters {
             return Err(CursorError::WrongFilters);
         }
-        Ok(payload.p)
+        Ok(Position {
+            params: payload.p,
+            resume: payload.r,
+        })
     }
 }
 
@@ -256,8 +311,31 @@ mod tests {
     }
 
     #[test]
-    fn filter_digest_ignores_paging_and_key_order() {
-        let a = json!({"email": "a@b.c", "status": ["x", "y"], "limit": 5, "next_cursor": "c"});
+    fn a_position_inside_a_page_round_trips() {
+        let codec = CursorCodec::random();
+        let position = Position {
+            params: params(),
+            resume: Some(Resume {
+                offset: 7,
+                limit: 25,
+                after: Some("o_7".into()),
+            }),
+        };
+        let cursor = codec.encode_position(X, position.clone());
+        assert_eq!(codec.decode_position(X, &cursor), Ok(position));
+        let plain = codec.encode(X, params());
+        assert_eq!(
+            codec.decode_position(X, &plain),
+            Ok(Position {
+                params: params(),
+                resume: None
+            })
+        );
+    }
+
+    #[test]
+    fn filter_digest_ignores_paging_projection_and_key_order() {
+        let a = json!({"email": "a@b.c", "status": ["x", "y"], "limit": 5, "next_cursor": "c", "fields": ["id"]});
         let b = json!({"status": ["x", "y"], "email": "a@b.c", "limit": 50});
         let c = json!({"status": ["y", "x"], "email": "a@b.c"});
         let digest = |v: serde_json::Value| filter_digest(v.as_object().expect("object"));

@@ -5,6 +5,7 @@
 
 pub mod cursor;
 mod keyed;
+mod project;
 pub mod route;
 pub mod upstream;
 pub mod validate;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::access::ToolFilter;
-use crate::catalog::{Behavior, INTEGRATION, TOOLS, ToolDef};
+use crate::catalog::{Behavior, INTEGRATION, Pagination, TOOLS, ToolDef};
 pub use cursor::{CursorCodec, CursorScope};
 use upstream::UpstreamResponse;
 pub use upstream::{Account, DEFAULT_MAX_UPSTREAM_BODY, RateLimit, UpstreamClient};
@@ -117,6 +118,21 @@ impl Runtime {
         tool: &'static ToolDef,
         arguments: Option<Map<String, Value>>,
     ) -> ToolOutcome {
+        self.call_within(server, account, filter, tool, arguments, None)
+            .await
+    }
+
+    /// [`Self::call_scoped`] with `answer_budget` (a provisioned server's
+    /// setting) replacing the tool's own answer budget.
+    pub async fn call_within(
+        &self,
+        server: &str,
+        account: &Account,
+        filter: &ToolFilter,
+        tool: &'static ToolDef,
+        arguments: Option<Map<String, Value>>,
+        answer_budget: Option<u32>,
+    ) -> ToolOutcome {
         let args = Value::Object(arguments.unwrap_or_default());
         if let Some(validator) = self.validator(tool)
             && let Err(problems) = validator.check(tool, &args)
@@ -132,7 +148,14 @@ impl Runtime {
             return ToolOutcome::error("arguments must be a JSON object");
         };
         match tool.behavior {
-            Behavior::Direct => self.direct(server, account, tool, &args).await,
+            Behavior::Direct => match &tool.projection {
+                Some(projection) => {
+                    let budget = answer_budget.unwrap_or(projection.budget);
+                    self.projected(server, account, tool, &args, projection, budget)
+                        .await
+                }
+                None => self.direct(server, account, tool, &args).await,
+            },
             Behavior::GuardedReplace {
                 array,
                 read_tool,
@@ -187,28 +210,29 @@ impl Runtime {
             filters,
         });
         if let (Some(paging), Some(cursor_scope)) = (tool.pagination, cursor_scope) {
-            let limit = args
-                .get("limit")
-                .and_then(Value::as_u64)
-                .unwrap_or(u64::from(paging.default_limit));
-            request.query.retain(|(k, _)| k != paging.limit_param);
-            request
-                .query
-                .push((paging.limit_param.to_owned(), limit.to_string()));
-            if let Some(cursor) = args
+            let position = match args
                 .get("next_cursor")
                 .and_then(Value::as_str)
                 .filter(|c| !c.is_empty())
             {
-                match self.cursors.decode(cursor_scope, cursor) {
-                    Ok(params) => {
-                        for (key, value) in params {
-                            request.query.retain(|(k, _)| *k != key);
-                            request.query.push((key, value));
-                        }
-                    }
+                Some(cursor) => match self.cursors.decode_position(cursor_scope, cursor) {
+                    Ok(position) => Some(position),
                     Err(e) => return ToolOutcome::error(e.to_string()),
-                }
+                },
+                None => None,
+            };
+            let limit = page_limit(
+                paging,
+                args,
+                position.as_ref().and_then(|p| p.resume.as_ref()),
+            );
+            request.query.retain(|(k, _)| k != paging.limit_param);
+            request
+                .query
+                .push((paging.limit_param.to_owned(), limit.to_string()));
+            for (key, value) in position.map(|p| p.params).unwrap_or_default() {
+                request.query.retain(|(k, _)| *k != key);
+                request.query.push((key, value));
             }
         }
         let response = match self.client.send(account, &request).await {
@@ -317,6 +341,21 @@ impl Runtime {
         };
         Ok((value, false))
     }
+}
+
+/// The upstream page size of a list call: the caller's `limit`, unless the
+/// cursor resumes inside an upstream page, which must then be fetched with
+/// the size it was fetched with before.
+fn page_limit(
+    paging: Pagination,
+    args: &Map<String, Value>,
+    resume: Option<&cursor::Resume>,
+) -> u64 {
+    resume.map(|r| r.limit).unwrap_or_else(|| {
+        args.get("limit")
+            .and_then(Value::as_u64)
+            .unwrap_or(u64::from(paging.default_limit))
+    })
 }
 
 /// What a JSON value is, as an error message says it ("an array").

@@ -214,6 +214,7 @@ mod tests {
             },
             pagination: None,
             behavior: Behavior::Direct,
+            projection: None,
         }
     }
 

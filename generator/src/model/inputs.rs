@@ -82,6 +82,7 @@ impl MethodContext<'_> {
         inputs: &mut Vec<InputField>,
         paginated: bool,
         behavior: &Behavior,
+        fields: Option<&Value>,
     ) -> Result<(), Error> {
         let integration = &self.specs.integration.spec;
         let guarded_array = match behavior {
@@ -126,6 +127,9 @@ impl MethodContext<'_> {
                 override_flag.clone(),
                 json!({"type": "boolean", "default": false, "description": control("override_flag")?}),
             ));
+        }
+        if let Some(fields) = fields {
+            controls.push(("fields".to_string(), fields.clone()));
         }
         for (name, schema) in controls {
             if inputs.iter().any(|i| i.route.name == name) {
@@ -196,11 +200,9 @@ pub(super) fn input_schema(inputs: &[InputField], doc: &MethodDocSpec) -> Value 
             required.push(json!(input.route.name));
         }
     }
+    // No `$schema`: MCP input schemas are draft 2020-12 unless they say
+    // otherwise, and the line would cost every tool bytes of catalog.
     let mut input_schema = Map::new();
-    input_schema.insert(
-        "$schema".into(),
-        json!("https://json-schema.org/draft/2020-12/schema"),
-    );
     input_schema.insert("type".into(), json!("object"));
     input_schema.insert("properties".into(), Value::Object(properties));
     if !required.is_empty() {

@@ -56,7 +56,13 @@ impl MethodContext<'_> {
         let paginated = self.paginated()?;
         let mut inputs = self.spec_inputs()?;
         let behavior = self.behavior(&inputs)?;
-        self.add_control_inputs(&mut inputs, paginated, &behavior)?;
+        let projection = self.projection(paginated, &behavior)?;
+        self.add_control_inputs(
+            &mut inputs,
+            paginated,
+            &behavior,
+            projection.as_ref().map(|(_, input)| input),
+        )?;
         let output_schema = self.output_schema(paginated)?;
         let sends = self.sent_verbs();
         let class = self.class(&sends)?;
@@ -89,6 +95,7 @@ impl MethodContext<'_> {
             annotations,
             pagination: paginated.then(|| self.pagination()),
             behavior,
+            projection: projection.map(|(projection, _)| projection),
         };
         Ok(Built {
             tool: Some(tool),

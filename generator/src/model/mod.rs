@@ -5,6 +5,7 @@
 mod build;
 mod describe;
 mod endpoint;
+mod fields;
 mod inputs;
 mod method;
 mod prompt;
@@ -17,6 +18,7 @@ use serde_json::Value;
 use crate::spec::{HttpVerb, MergeOpSpec};
 
 pub use build::build;
+pub use fields::{ALL_FIELDS, field_paths, kept_paths};
 pub use prompt::{Prompt, PromptArgument, placeholders};
 pub use text::{Paragraph, mentions, paragraphs};
 
@@ -108,6 +110,19 @@ pub struct Pagination {
     pub not_found_as_empty: bool,
 }
 
+/// Field projection and answer budget of a get or list tool.
+#[derive(Debug, Clone, Serialize)]
+pub struct Projection {
+    /// Every path `fields` accepts (besides `*`), from the output schema.
+    pub paths: Vec<String>,
+    /// Paths answered when the caller gives no `fields`; empty: all.
+    pub default_fields: Vec<String>,
+    /// Paths every projected answer keeps (`id`, required members).
+    pub kept: Vec<String>,
+    /// Largest answer in bytes of compact JSON, unless a server overrides it.
+    pub budget: u32,
+}
+
 /// A keyed array (field + key members).
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyedArray {
@@ -186,6 +201,8 @@ pub struct Tool {
     pub pagination: Option<Pagination>,
     /// What the runtime does.
     pub behavior: Behavior,
+    /// `fields` and the answer budget, for get and list tools.
+    pub projection: Option<Projection>,
 }
 
 /// One upstream operation as the specs describe it (documented or not).

@@ -1,0 +1,274 @@
+//! Issue 15, the context budget: `fields` projection on get and list tools,
+//! compact list defaults, and answer budgets that split lists at item
+//! boundaries and refuse oversized gets, through a real MCP client.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use malomo_mcp::catalog::TOOLS;
+use serde_json::{Value, json};
+use support::*;
+
+/// Every item of a list tool, following `next_cursor`; also the page sizes.
+async fn every_page(client: &Client, tool: &str, arguments: Value) -> (Vec<Value>, Vec<usize>) {
+    let mut items = Vec::new();
+    let mut sizes = Vec::new();
+    let mut arguments = arguments;
+    for _ in 0..200 {
+        let result = call(client, tool, arguments.clone()).await;
+        assert_ne!(result.is_error, Some(true), "{tool}: {}", text(&result));
+        let page = result.structured_content.clone().expect("structured");
+        assert_conforms_to_output_schema(tool, &page);
+        let text = text(&result);
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).ok(),
+            Some(page.clone()),
+            "the text block is the structured content"
+        );
+        sizes.push(text.len());
+        items.extend(page["items"].as_array().expect("items").iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(cursor) => arguments["next_cursor"] = json!(cursor),
+            None => return (items, sizes),
+        }
+    }
+    panic!("{tool}: more than 200 pages");
+}
+
+/// The member names of an object.
+fn keys(value: &Value) -> BTreeSet<&str> {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+fn ids(items: &[Value]) -> Vec<String> {
+    items.iter().map(|i| str_of(i, "id").to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_get_and_list_tool_offers_fields_from_its_output_schema() {
+    let projected: Vec<_> = TOOLS.iter().filter(|t| t.projection.is_some()).collect();
+    for tool in TOOLS {
+        let reads = tool.name.starts_with("list_all_") || tool.name.starts_with("get_");
+        assert_eq!(tool.projection.is_some(), reads, "{}", tool.name);
+    }
+    assert!(projected.len() >= 10, "{}", projected.len());
+    for tool in projected {
+        let input: Value = serde_json::from_str(tool.input_schema).expect("JSON");
+        let choices = &input["properties"]["fields"]["items"]["enum"];
+        let choices: Vec<&str> = choices
+            .as_array()
+            .unwrap_or_else(|| panic!("{}: no enum of fields", tool.name))
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(choices[0], "*", "{}", tool.name);
+        let output: Value = serde_json::from_str(tool.output_schema).expect("JSON");
+        let object = if tool.pagination.is_some() {
+            &output["properties"]["items"]["items"]
+        } else {
+            &output
+        };
+        for member in object["properties"].as_object().expect("members").keys() {
+            assert!(
+                choices.contains(&member.as_str()),
+                "{}: {member}",
+                tool.name
+            );
+        }
+        for path in &choices[1..] {
+            assert!(path.split('.').count() <= 2, "{}: {path}", tool.name);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_return_exactly_those_fields_plus_id_and_stay_schema_valid() {
+    let server = start_server(quiet_sandbox()).await;
+    let client = handshake_client(server.url()).await;
+    let page = ok(
+        &client,
+        "list_all_malomo_orders",
+        json!({"limit": 5, "fields": ["number", "customer.first_name", "shipments.tracking_code"]}),
+    )
+    .await;
+    let items = page["items"].as_array().expect("items");
+    assert_eq!(items.len(), 5);
+    for order in items {
+        let members = keys(order);
+        let expected: BTreeSet<&str> = ["id", "number", "shipments"]
+            .into_iter()
+            .chain(order.get("customer").map(|_| "customer"))
+            .collect();
+        assert_eq!(members, expected, "{order}");
+        if let Some(customer) = order["customer"].as_object() {
+            assert!(customer.keys().all(|k| k == "first_name"), "{order}");
+        }
+        for shipment in order["shipments"].as_array().expect("shipments") {
+            let members = keys(shipment);
+            assert_eq!(members, BTreeSet::from(["tracking_code"]), "{shipment}");
+        }
+    }
+
+    let id = str_of(&items[0], "id").to_owned();
+    let full = ok(&client, "get_single_malomo_order_by_id", json!({"id": id})).await;
+    assert!(
+        full["shipments"][0]["scan_events"].is_array(),
+        "a get answers every field by default"
+    );
+    let some = ok(
+        &client,
+        "get_single_malomo_order_by_id",
+        json!({"id": id, "fields": ["email", "shipments.status"]}),
+    )
+    .await;
+    assert_eq!(
+        some,
+        json!({
+            "id": full["id"], "email": full["email"],
+            "shipments": full["shipments"].as_array().expect("shipments").iter()
+                .map(|s| json!({"status": s["status"]})).collect::<Vec<_>>()
+        })
+    );
+    let all = ok(
+        &client,
+        "get_single_malomo_order_by_id",
+        json!({"id": id, "fields": ["*"]}),
+    )
+    .await;
+    assert_eq!(all, full);
+    server.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_field_path_is_refused_by_name_before_any_upstream_call() {
+    let server = start_server(quiet_sandbox()).await;
+    let client = stateless_client(server.url()).await;
+    for (tool, arguments) in [
+        ("list_all_malomo_orders", json!({"fields": ["id", "nmber"]})),
+        (
+            "get_single_malomo_order_by_id",
+            json!({"id": "no-such-order", "fields": ["shipments.scan_events.city"]}),
+        ),
+        ("list_all_malomo_webhooks", json!({"fields": "url"})),
+    ] {
+        let message = tool_error(&client, tool, arguments.clone()).await;
+        assert!(message.contains("`fields"), "{tool} {arguments}: {message}");
+        assert!(
+            message.contains("nothing was sent"),
+            "{tool} {arguments}: {message}"
+        );
+    }
+    server.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_are_compact_by_default_and_star_returns_everything() {
+    let server = start_server(quiet_sandbox()).await;
+    let client = handshake_client(server.url()).await;
+    let compact = ok(&client, "list_all_malomo_orders", json!({"limit": 3})).await;
+    let full = ok(
+        &client,
+        "list_all_malomo_orders",
+        json!({"limit": 3, "fields": ["*"]}),
+    )
+    .await;
+    assert_eq!(
+        ids(compact["items"].as_array().expect("items")),
+        ids(full["items"].as_array().expect("items"))
+    );
+    let order = &compact["items"][0];
+    let members = keys(order);
+    assert_eq!(
+        members,
+        BTreeSet::from(["id", "number", "email", "created_at", "shipments"]),
+        "{order}"
+    );
+    let shipment_keys = keys(&order["shipments"][0]);
+    assert_eq!(
+        shipment_keys,
+        BTreeSet::from(["carrier", "tracking_code", "status"])
+    );
+    assert!(full["items"][0]["shipments"][0]["scan_events"].is_array());
+    let (small, large) = (compact.to_string().len(), full.to_string().len());
+    assert!(small * 3 < large, "compact {small} bytes vs full {large}");
+    server.server.shutdown().await;
+}
+
+/// Pages split by the budget cover the list exactly: every order once, in
+/// order, none skipped, none twice; and every page fits the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_split_pages_cover_the_full_list_exactly() {
+    let server = start_server(quiet_sandbox()).await;
+    let client = stateless_client(server.url()).await;
+    let budget = TOOLS
+        .iter()
+        .find(|t| t.name == "list_all_malomo_orders")
+        .and_then(|t| t.projection)
+        .expect("orders list projects")
+        .budget as usize;
+    // Small pages that fit: the reference order of the whole list.
+    let (reference, _) = every_page(&client, "list_all_malomo_orders", json!({"limit": 3})).await;
+    assert!(reference.len() > 25, "{}", reference.len());
+    // Whole orders, 25 and 100 to an upstream page: far over the budget.
+    for limit in [25, 100] {
+        let (split, sizes) = every_page(
+            &client,
+            "list_all_malomo_orders",
+            json!({"limit": limit, "fields": ["*"]}),
+        )
+        .await;
+        assert!(
+            sizes.iter().all(|s| *s <= budget),
+            "{sizes:?} over {budget}"
+        );
+        assert!(
+            sizes.len() > reference.len().div_ceil(limit),
+            "the budget split pages: {sizes:?}"
+        );
+        assert_eq!(ids(&split), ids(&reference), "limit {limit}");
+        assert!(
+            split
+                .iter()
+                .all(|o| o["shipments"][0]["scan_events"].is_array())
+        );
+    }
+    server.server.shutdown().await;
+}
+
+/// A get over budget is refused, naming `fields`; asking for fewer fields
+/// gets the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_over_budget_is_refused_and_names_fields() {
+    let server = start_server(quiet_sandbox()).await;
+    let client = handshake_client(server.url()).await;
+    let shipments: Vec<Value> = (0..100)
+        .map(|i| json!({"carrier": "usps", "tracking_code": format!("DE{i:020}")}))
+        .collect();
+    let created = ok(
+        &client,
+        "create_a_malomo_order",
+        json!({"number": "88001", "email": "big@example.com", "shipments": shipments}),
+    )
+    .await;
+    let id = str_of(&created, "id").to_owned();
+    let message = tool_error(&client, "get_single_malomo_order_by_id", json!({"id": id})).await;
+    assert!(
+        message.contains("`fields`") && message.contains("budget"),
+        "{message}"
+    );
+    let small = ok(
+        &client,
+        "get_single_malomo_order_by_id",
+        json!({"id": id, "fields": ["number", "shipments.tracking_code"]}),
+    )
+    .await;
+    assert_eq!(small["shipments"].as_array().map(Vec::len), Some(100));
+    assert_eq!(small["number"], json!("88001"));
+    server.server.shutdown().await;
+}
