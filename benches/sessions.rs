@@ -17,13 +17,15 @@
 //! Settings: BENCH_SESSIONS (default 10000), BENCH_CONNECTIONS (default 16),
 //! BENCH_SECS (default 3).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+mod common;
+use common::{spawn_until, url_in};
 
 const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef";
 
@@ -48,16 +50,6 @@ fn vm_rss_kib(pid: u32) -> u64 {
 
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
-}
-
-/// A child process that is killed when dropped.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn client() -> reqwest::Client {
@@ -184,25 +176,13 @@ fn main() -> anyhow::Result<()> {
         .args(["--max-sessions-per-server", &cap, "--max-sessions", &cap])
         .env("MALOMO_MCP_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("MALOMO_MCP_LOG", "warn")
-        .env_remove("MALOMO_API_KEY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut server = Child(command.spawn()?);
+        .env_remove("MALOMO_API_KEY");
+    let (server, lines) = spawn_until(command, "/mcp/")?;
     let pid = server.0.id();
-    let stdout = server.0.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let url_a = loop {
-        let line = lines
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("serve exited before printing its URL"))??;
-        if let Some(i) = line.find("http://")
-            && line[i..].contains("/mcp/")
-        {
-            break line[i..].split_whitespace().next().unwrap_or("").to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let url_a = lines
+        .iter()
+        .find_map(|l| url_in(l).filter(|u| u.contains("/mcp/")))
+        .ok_or_else(|| anyhow::anyhow!("serve printed no MCP URL: {lines:?}"))?;
     let base = url_a.split("/mcp/").next().unwrap_or_default().to_owned();
     println!(
         "malomo-mcp session flood: {cores} cores shared by this load generator and `serve`; \
