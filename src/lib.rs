@@ -5,6 +5,7 @@ pub mod admin;
 pub mod catalog;
 pub mod connections;
 pub mod console;
+pub mod events;
 pub mod limits;
 pub mod mcp;
 pub mod memory;

@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::access::ToolFilter;
 use crate::catalog::{self, INSTRUCTIONS, INTEGRATION, Paragraph, TOOLS, ToolDef, render_text};
+use crate::events::EventHub;
 use crate::runtime::{Account, RateLimit, Runtime, ToolOutcome};
 
 /// Who a request acts for and what it may use.
@@ -62,6 +63,9 @@ pub struct Shared {
     pub runtime: Runtime,
     /// Every tool of the table as MCP describes it, in table order.
     tools: Vec<Tool>,
+    /// Events stored by this node's inboxes (and, on PostgreSQL, by the
+    /// others'), for subscribed sessions.
+    events: EventHub,
 }
 
 impl Shared {
@@ -78,7 +82,16 @@ impl Shared {
 
     /// From tools made by [`Shared::describe_tools`].
     pub fn with_tools(runtime: Runtime, tools: Vec<Tool>) -> Self {
-        Self { runtime, tools }
+        Self {
+            runtime,
+            tools,
+            events: EventHub::new(),
+        }
+    }
+
+    /// The node's feed of newly stored events.
+    pub fn events(&self) -> &EventHub {
+        &self.events
     }
 
     /// The tools `filter` allows, in the table's (deterministic) order, each
