@@ -206,6 +206,7 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
                 filter: ToolFilter::all(),
                 require_api_token_auth: false,
                 expires_at: None,
+                answer_budget: None,
             },
         )
         .map_err(|e| anyhow::anyhow!("could not provision the default MCP server: {e}"))?;

@@ -358,6 +358,11 @@ async fn servers_answer_a_url_once_and_lists_never_show_tokens() {
     );
     assert_eq!(created["require_api_token_auth"], true);
     assert_eq!(created["expires_at"], Value::Null);
+    assert_eq!(
+        created["answer_budget"],
+        Value::Null,
+        "the tools' own budgets"
+    );
     assert_eq!(token.len(), 43);
 
     let (status, list) = h
@@ -570,6 +575,26 @@ async fn a_config_leaving_no_tool_is_422() {
 }
 
 #[tokio::test]
+async fn a_servers_answer_budget_is_answered_listed_and_resolved() {
+    let h = start().await;
+    let account = h.account("acme").await;
+    let (created, token) = h
+        .server(&account, json!({"name": "small", "answer_budget": 2048}))
+        .await;
+    assert_eq!(created["answer_budget"], 2048);
+    let id = created["id"].as_str().unwrap();
+    let (status, got) = h.get(&format!("/admin/mcp/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got["answer_budget"], 2048);
+    let (_, list) = h
+        .get(&format!("/admin/integrated-accounts/{account}/mcp"))
+        .await;
+    assert_eq!(list["items"][0]["answer_budget"], 2048, "{list}");
+    let resolved = h.store.resolve_token(&token).unwrap().unwrap();
+    assert_eq!(resolved.answer_budget, Some(2048));
+}
+
+#[tokio::test]
 async fn expires_at_must_be_a_future_rfc3339_time() {
     let h = start().await;
     let account = h.account("acme").await;
@@ -755,6 +780,20 @@ async fn bad_input_is_400_naming_the_field_and_writes_nothing() {
             "require_api_token_auth",
         ),
         (json!({"name": "s", "expires_at": 12}), "expires_at"),
+        (
+            json!({"name": "s", "answer_budget": "8 KB"}),
+            "answer_budget",
+        ),
+        (
+            json!({"name": "s", "answer_budget": 8192.5}),
+            "answer_budget",
+        ),
+        (json!({"name": "s", "answer_budget": -1}), "answer_budget"),
+        (json!({"name": "s", "answer_budget": 1000}), "answer_budget"),
+        (
+            json!({"name": "s", "answer_budget": 4 * 1024 * 1024 + 1}),
+            "answer_budget",
+        ),
         (json!({"name": "\u{202E}evil"}), "name"),
     ];
     for (body, field) in cases {
@@ -857,6 +896,7 @@ fn new_server(name: &str, methods: &[&str], tags: &[&str]) -> NewServer {
         },
         require_api_token_auth: false,
         expires_at: None,
+        answer_budget: None,
     }
 }
 
@@ -940,9 +980,11 @@ fn the_cli_mirrors_the_api() {
         expires_in: Some(Duration::from_secs(3600)),
         name: "cli".to_string(),
         require_client_token: false,
+        answer_budget: Some(4096),
         public_url: "http://127.0.0.1:8080".to_string(),
     })
     .unwrap();
+    assert_eq!(created["answer_budget"], 4096);
     let url = created["url"].as_str().unwrap();
     let token = url.strip_prefix("http://127.0.0.1:8080/mcp/").unwrap();
     assert!(store.resolve_token(token).unwrap().is_some());
@@ -956,11 +998,29 @@ fn the_cli_mirrors_the_api() {
         expires_in: None,
         name: "cli".to_string(),
         require_client_token: false,
+        answer_budget: None,
         public_url: "http://x".to_string(),
     })
     .unwrap_err();
     assert!(
         err.to_string().starts_with("--methods: unknown method"),
+        "{err}"
+    );
+    let err = run(ServersCommand::Create {
+        db: dbargs.clone(),
+        account: "sandbox".to_string(),
+        methods: vec![],
+        tags: vec![],
+        expires_in: None,
+        name: "tiny".to_string(),
+        require_client_token: false,
+        answer_budget: Some(100),
+        public_url: "http://x".to_string(),
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("--answer-budget: must be from 1024"),
         "{err}"
     );
     assert!(
@@ -1005,6 +1065,7 @@ fn the_cli_mirrors_the_api() {
         expires_in: None,
         name: "2fa".to_string(),
         require_client_token: true,
+        answer_budget: None,
         public_url: "http://127.0.0.1:8080".to_string(),
     })
     .unwrap();

@@ -95,6 +95,20 @@ impl Fields {
         }
     }
 
+    /// A whole number of at least zero.
+    pub fn optional_u64(&mut self, name: &str) -> Result<Option<u64>, ApiError> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| {
+                ApiError::field(
+                    self.path(name),
+                    format!("expected a whole number of bytes, got {n}"),
+                )
+            }),
+            Some(other) => Err(self.wrong_type(name, "a whole number", &other)),
+        }
+    }
+
     /// An array of strings; absent is empty.
     pub fn string_list(&mut self, name: &str) -> Result<Vec<String>, ApiError> {
         match self.take(name) {

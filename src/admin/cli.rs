@@ -68,6 +68,11 @@ pub enum ServersCommand {
         /// once. Mint more with `servers client-tokens create`.
         #[arg(long, alias = "require-api-token")]
         require_client_token: bool,
+        /// Bytes of JSON a get or list answer of this server may take
+        /// (1024 to 4194304), replacing each tool's own budget: longer
+        /// lists come in more pages, larger gets ask for `fields`.
+        #[arg(long, value_name = "BYTES")]
+        answer_budget: Option<u64>,
         /// Public base URL of `malomo-mcp serve`, used to print the MCP URL.
         #[arg(
             long,
@@ -196,6 +201,7 @@ pub fn execute_servers(
             expires_in,
             name,
             require_client_token,
+            answer_budget,
             public_url,
             ..
         } => {
@@ -216,6 +222,7 @@ pub fn execute_servers(
                 },
                 require_api_token_auth: *require_client_token,
                 expires_at,
+                answer_budget: *answer_budget,
             };
             let created = store.create_server(&account_id, req).map_err(cli_error)?;
             print(out, &created_server_json(&created, public_url))?;
@@ -311,6 +318,7 @@ fn cli_error(e: StoreError) -> anyhow::Error {
         "expires_at" => "--expires-in".to_string(),
         "config" => "--methods/--tags".to_string(),
         "require_api_token_auth" => "--require-client-token".to_string(),
+        "answer_budget" => "--answer-budget".to_string(),
         other => format!("--{other}"),
     };
     match &e {
@@ -443,6 +451,15 @@ mod tests {
                 "--account",
                 "a",
                 "--require-api-token",
+            ],
+            &[
+                "malomo-mcp",
+                "servers",
+                "create",
+                "--account",
+                "a",
+                "--answer-budget",
+                "4096",
             ],
             &["malomo-mcp", "admin-token", "create", "--db", "y.db"],
         ] {

@@ -54,6 +54,7 @@ pub fn server_json(s: &ServerInfo) -> Value {
         "config": { "methods": s.filter.methods, "tags": s.filter.tags },
         "require_api_token_auth": s.require_api_token_auth,
         "expires_at": s.expires_at.map(rfc3339),
+        "answer_budget": s.answer_budget,
         "created_at": rfc3339(s.created_at),
     })
 }
@@ -157,12 +158,14 @@ pub async fn create_server(
             })
         })
         .transpose()?;
+    let answer_budget = fields.optional_u64("answer_budget")?;
     fields.finish()?;
     let req = NewServer {
         name,
         filter,
         require_api_token_auth,
         expires_at,
+        answer_budget,
     };
     let created = blocking(&state.store, move |s| s.create_server(&account_id, req)).await?;
     let answer = created_server_json(&created, &state.public_url);

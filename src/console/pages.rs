@@ -185,6 +185,7 @@ struct ServerView {
     time_left: Option<String>,
     created: String,
     active: bool,
+    answer_budget: Option<u32>,
 }
 
 fn server_view(s: &ServerInfo, now: OffsetDateTime) -> ServerView {
@@ -198,6 +199,7 @@ fn server_view(s: &ServerInfo, now: OffsetDateTime) -> ServerView {
         time_left: s.expires_at.map(|t| time_left(t, now)),
         created: when(s.created_at),
         active: s.expires_at.is_none_or(|t| t > now),
+        answer_budget: s.answer_budget,
     }
 }
 
@@ -519,6 +521,8 @@ struct ServerForm {
     expiry: String,
     /// `YYYY-MM-DD` when `expiry` is `date`.
     expires_on: String,
+    /// Bytes, as typed; empty keeps the tools' own budgets.
+    answer_budget: String,
 }
 
 impl Default for ServerForm {
@@ -530,6 +534,7 @@ impl Default for ServerForm {
             second_factor: false,
             expiry: "none".to_string(),
             expires_on: String::new(),
+            answer_budget: String::new(),
         }
     }
 }
@@ -543,7 +548,21 @@ impl ServerForm {
             second_factor: form.get("second_factor").is_some(),
             expiry: form.get("expiry").unwrap_or("none").to_string(),
             expires_on: form.get("expires_on").unwrap_or("").to_string(),
+            answer_budget: form.get("answer_budget").unwrap_or("").to_string(),
         }
+    }
+
+    /// The answer budget typed, if any; the error names the form field.
+    fn answer_budget(&self) -> Result<Option<u64>, (String, String)> {
+        if self.answer_budget.is_empty() {
+            return Ok(None);
+        }
+        self.answer_budget.parse().map(Some).map_err(|_| {
+            (
+                "answer_budget".to_string(),
+                "expected a whole number of bytes, such as 8192".to_string(),
+            )
+        })
     }
 
     fn filter(&self) -> ToolFilter {
@@ -716,8 +735,11 @@ pub async fn create_server(
             errors,
         ));
     }
-    let expires_at = match form.expires_at(OffsetDateTime::now_utc()) {
-        Ok(at) => at,
+    let chosen = form
+        .expires_at(OffsetDateTime::now_utc())
+        .and_then(|at| Ok((at, form.answer_budget()?)));
+    let (expires_at, answer_budget) = match chosen {
+        Ok(chosen) => chosen,
         Err((field, message)) => {
             errors.insert(field, message);
             return Ok(server_form_page(
@@ -735,6 +757,7 @@ pub async fn create_server(
         filter: form.filter(),
         require_api_token_auth: form.second_factor,
         expires_at,
+        answer_budget,
     };
     let account_id = account.id.clone();
     match blocking(&console, move |store| {

@@ -331,6 +331,7 @@ async fn cross_site_requests_are_refused_before_anything_happens() {
                 filter: crate::access::ToolFilter::all(),
                 require_api_token_auth: false,
                 expires_at: None,
+                answer_budget: None,
             },
         )
         .unwrap();
@@ -664,6 +665,7 @@ async fn deleting_an_account_says_its_servers_go_and_revokes_them() {
                 filter: crate::access::ToolFilter::all(),
                 require_api_token_auth: false,
                 expires_at: None,
+                answer_budget: None,
             },
         )
         .unwrap();
@@ -746,4 +748,49 @@ async fn without_script_the_preview_button_renders_the_preview() {
         answer.body.contains("value=\"write\" checked"),
         "choices kept"
     );
+}
+
+#[tokio::test]
+async fn the_server_form_sets_an_answer_budget_and_names_a_bad_one() {
+    let h = harness();
+    let (cookie, csrf) = h.sign_in().await;
+    let id = h.account("shop");
+    for (typed, message) in [
+        ("lots", "expected a whole number of bytes"),
+        ("100", "must be from 1024"),
+    ] {
+        let refused = h
+            .submit_server(
+                &cookie,
+                &csrf,
+                &id,
+                &format!("name=small&expiry=none&answer_budget={typed}"),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{typed}");
+        assert!(refused.body.contains("answer_budget-error"), "{typed}");
+        assert!(refused.body.contains(message), "{typed}");
+        assert!(
+            refused.body.contains(&format!("value=\"{typed}\"")),
+            "typed value kept"
+        );
+    }
+    assert!(h.store.list_servers(None).unwrap().is_empty());
+    let created = h
+        .submit_server(
+            &cookie,
+            &csrf,
+            &id,
+            "name=small&expiry=none&answer_budget=4096",
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let server = h.store.list_servers(Some(&id)).unwrap().remove(0);
+    assert_eq!(server.answer_budget, Some(4096));
+    let page = h.get(created.location(), Some(&cookie)).await;
+    assert!(page.body.contains("4096 bytes"));
+    let account = h
+        .get(&format!("/console/accounts/{id}"), Some(&cookie))
+        .await;
+    assert!(account.body.contains("4096 bytes"));
 }

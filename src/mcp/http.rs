@@ -261,7 +261,7 @@ pub(super) fn authorize(
         },
         filter: resolved.filter,
         label: resolved.id,
-        answer_budget: None,
+        answer_budget: resolved.answer_budget,
     })
 }
 

@@ -31,6 +31,8 @@ pub struct ServerRow {
     /// Unix seconds; the server is dead from this second on.
     pub expires_at: Option<i64>,
     pub created_at: i64,
+    /// Bytes; `None` keeps each tool's own budget.
+    pub answer_budget: Option<i64>,
 }
 
 /// A client token of a server (its second factor), as stored: never the
@@ -55,6 +57,7 @@ pub struct ResolvedRow {
     pub tags: Vec<String>,
     pub require_api_token_auth: bool,
     pub expires_at: Option<i64>,
+    pub answer_budget: Option<i64>,
 }
 
 /// Errors a backend reports in terms the layers above understand.

@@ -35,12 +35,14 @@ macro_rules! migration {
 pub const SQLITE: &[Migration] = &[
     migration!("sqlite", 1, "0001_initial"),
     migration!("sqlite", 2, "0002_client_tokens"),
+    migration!("sqlite", 3, "0003_answer_budget"),
 ];
 
 /// PostgreSQL migrations (same versions as SQLite, same meaning).
 pub const POSTGRES: &[Migration] = &[
     migration!("postgres", 1, "0001_initial"),
     migration!("postgres", 2, "0002_client_tokens"),
+    migration!("postgres", 3, "0003_answer_budget"),
 ];
 
 /// The latest version of `list`.

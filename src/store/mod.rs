@@ -93,6 +93,9 @@ pub struct ServerInfo {
     pub require_api_token_auth: bool,
     pub expires_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
+    /// Bytes of JSON a get or list answer may take, replacing each tool's
+    /// own budget; `None` keeps the tools' budgets (from the spec).
+    pub answer_budget: Option<u32>,
 }
 
 /// What a new server is made of.
@@ -103,6 +106,9 @@ pub struct NewServer {
     pub require_api_token_auth: bool,
     /// Truncated to the second; must be after the current second.
     pub expires_at: Option<OffsetDateTime>,
+    /// Bytes; see [`ServerInfo::answer_budget`]. Checked with
+    /// [`validate::answer_budget`].
+    pub answer_budget: Option<u64>,
 }
 
 /// A new server and its capability token, which exists only here.
@@ -161,6 +167,8 @@ pub struct ResolvedServer {
     pub filter: ToolFilter,
     pub require_api_token_auth: bool,
     pub expires_at: Option<OffsetDateTime>,
+    /// See [`ServerInfo::answer_budget`].
+    pub answer_budget: Option<u32>,
 }
 
 impl fmt::Debug for ResolvedServer {
@@ -174,6 +182,7 @@ impl fmt::Debug for ResolvedServer {
             .field("filter", &self.filter)
             .field("require_api_token_auth", &self.require_api_token_auth)
             .field("expires_at", &self.expires_at)
+            .field("answer_budget", &self.answer_budget)
             .finish()
     }
 }
@@ -429,6 +438,10 @@ impl Store {
         validate::filter_values("config.tags", &req.filter.tags)?;
         let filter = req.filter.normalized();
         filter.validate_against(self.tools)?;
+        let answer_budget = req
+            .answer_budget
+            .map(|b| validate::answer_budget("answer_budget", b))
+            .transpose()?;
         let now = now_secs();
         let expires_at = req.expires_at.map(|t| t.unix_timestamp());
         if let Some(exp) = expires_at
@@ -454,6 +467,7 @@ impl Store {
             require_api_token_auth: req.require_api_token_auth,
             expires_at,
             created_at: now,
+            answer_budget: answer_budget.map(i64::from),
         };
         let client_row = client_token.as_ref().map(|(row, _)| row);
         match self.backend().insert_server(&row, client_row) {
@@ -585,6 +599,7 @@ impl Store {
             },
             require_api_token_auth: row.require_api_token_auth,
             expires_at: row.expires_at.map(from_secs).transpose()?,
+            answer_budget: stored_budget(row.answer_budget)?,
         }))
     }
 
@@ -776,7 +791,14 @@ fn server_info(row: ServerRow) -> anyhow::Result<ServerInfo> {
         require_api_token_auth: row.require_api_token_auth,
         expires_at: row.expires_at.map(from_secs).transpose()?,
         created_at: from_secs(row.created_at)?,
+        answer_budget: stored_budget(row.answer_budget)?,
     })
+}
+
+fn stored_budget(bytes: Option<i64>) -> anyhow::Result<Option<u32>> {
+    bytes
+        .map(|b| u32::try_from(b).context("answer_budget out of range in store"))
+        .transpose()
 }
 
 #[cfg(test)]

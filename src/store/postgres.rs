@@ -392,6 +392,7 @@ fn server_row(r: &Row) -> BackendResult<ServerRow> {
         require_api_token_auth: r.try_get(6)?,
         expires_at: r.try_get(7)?,
         created_at: r.try_get(8)?,
+        answer_budget: r.try_get(9)?,
     })
 }
 
@@ -411,7 +412,7 @@ macro_rules! select_servers {
     ($rest:literal) => {
         concat!(
             "SELECT id, account_id, name, token_hash, methods, tags, \
-             require_api_token_auth, expires_at, created_at FROM mcp_servers ",
+             require_api_token_auth, expires_at, created_at, answer_budget FROM mcp_servers ",
             $rest
         )
     };
@@ -561,8 +562,8 @@ impl Backend for PostgresBackend {
             let tx = live(&mut slot)?.client.transaction().await?;
             tx.execute(
                 "INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, \
-                 require_api_token_auth, expires_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 require_api_token_auth, expires_at, created_at, answer_budget) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 &[
                     &s.id,
                     &s.account_id,
@@ -573,6 +574,7 @@ impl Backend for PostgresBackend {
                     &s.require_api_token_auth,
                     &s.expires_at,
                     &s.created_at,
+                    &s.answer_budget,
                 ],
             )
             .await?;
@@ -642,8 +644,8 @@ impl Backend for PostgresBackend {
             let rows = live(&mut slot)?
                 .query(
                     "SELECT s.id, s.name, s.account_id, a.base_url, a.api_key_sealed, \
-                     s.methods, s.tags, s.require_api_token_auth, s.expires_at \
-                     FROM mcp_servers s JOIN integrated_accounts a ON a.id = s.account_id \
+                     s.methods, s.tags, s.require_api_token_auth, s.expires_at, \
+                     s.answer_budget FROM mcp_servers s JOIN integrated_accounts a ON a.id = s.account_id \
                      WHERE s.token_hash = $1 AND (s.expires_at IS NULL OR s.expires_at > $2)",
                     &[&hash, &now],
                 )
@@ -661,6 +663,7 @@ impl Backend for PostgresBackend {
                 tags: r.try_get(6)?,
                 require_api_token_auth: r.try_get(7)?,
                 expires_at: r.try_get(8)?,
+                answer_budget: r.try_get(9)?,
             }))
         })
     }

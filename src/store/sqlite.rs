@@ -194,7 +194,7 @@ fn account_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
 }
 
 const SERVER_COLUMNS: &str = "id, account_id, name, token_hash, methods, tags, \
-                              require_api_token_auth, expires_at, created_at";
+                              require_api_token_auth, expires_at, created_at, answer_budget";
 
 fn server_row(r: &Row<'_>) -> rusqlite::Result<ServerRow> {
     Ok(ServerRow {
@@ -207,6 +207,7 @@ fn server_row(r: &Row<'_>) -> rusqlite::Result<ServerRow> {
         require_api_token_auth: r.get(6)?,
         expires_at: r.get(7)?,
         created_at: r.get(8)?,
+        answer_budget: r.get(9)?,
     })
 }
 
@@ -327,8 +328,8 @@ impl Backend for SqliteBackend {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.prepare_cached(
                 "INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, \
-                 require_api_token_auth, expires_at, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 require_api_token_auth, expires_at, created_at, answer_budget) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
                 s.id,
@@ -339,7 +340,8 @@ impl Backend for SqliteBackend {
                 to_json(&s.tags),
                 s.require_api_token_auth,
                 s.expires_at,
-                s.created_at
+                s.created_at,
+                s.answer_budget
             ])?;
             if let Some(t) = client_token {
                 insert_client_token(&tx, t)?;
@@ -387,7 +389,7 @@ impl Backend for SqliteBackend {
         self.with_conn(|c| {
             c.prepare_cached(
                 "SELECT s.id, s.name, s.account_id, a.base_url, a.api_key_sealed, s.methods, \
-                 s.tags, s.require_api_token_auth, s.expires_at \
+                 s.tags, s.require_api_token_auth, s.expires_at, s.answer_budget \
                  FROM mcp_servers s JOIN integrated_accounts a ON a.id = s.account_id \
                  WHERE s.token_hash = ?1",
             )?
@@ -405,6 +407,7 @@ impl Backend for SqliteBackend {
                     tags: from_json(&r.get::<_, String>(6)?)?,
                     require_api_token_auth: r.get(7)?,
                     expires_at: r.get(8)?,
+                    answer_budget: r.get(9)?,
                 })
             })
             .optional()

@@ -111,6 +111,7 @@ fn server(name: &str, methods: &[&str]) -> NewServer {
         },
         require_api_token_auth: false,
         expires_at: None,
+        answer_budget: None,
     }
 }
 
@@ -215,6 +216,42 @@ on_each_backend! {
             Err(StoreError::AccountNotFound(_))
         ));
         assert!(store.list_servers(None).unwrap().is_empty());
+    }
+
+    fn a_servers_answer_budget_is_kept_and_resolved_and_checked(db) {
+        let store = db.open();
+        let acct = store
+            .ensure_account("a", "sk_test_0123456789", "http://127.0.0.1:1")
+            .unwrap();
+        let mut req = server("small", &[]);
+        req.answer_budget = Some(2048);
+        let small = store.create_server(&acct, req).unwrap();
+        let plain = store.create_server(&acct, server("plain", &[])).unwrap();
+        assert_eq!(small.server.answer_budget, Some(2048));
+        // Another handle (another node) reads the same column.
+        let other = db.open();
+        let got = other.get_server(&small.server.id).unwrap().unwrap();
+        assert_eq!(got.answer_budget, Some(2048));
+        let listed: Vec<_> = other
+            .list_servers(Some(&acct))
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.name, s.answer_budget))
+            .collect();
+        assert_eq!(listed, [("small".to_string(), Some(2048)), ("plain".to_string(), None)]);
+        let resolved = other.resolve_token(&small.token).unwrap().unwrap();
+        assert_eq!(resolved.answer_budget, Some(2048));
+        let resolved = other.resolve_token(&plain.token).unwrap().unwrap();
+        assert_eq!(resolved.answer_budget, None);
+        for bad in [0, 1023, 4 * 1024 * 1024 + 1] {
+            let mut req = server("bad", &[]);
+            req.answer_budget = Some(bad);
+            assert!(
+                matches!(store.create_server(&acct, req), Err(StoreError::Invalid { field, .. }) if field == "answer_budget"),
+                "{bad}"
+            );
+        }
+        assert_eq!(store.list_servers(None).unwrap().len(), 2, "nothing half-written");
     }
 
     fn deleting_an_account_revokes_its_servers(db) {

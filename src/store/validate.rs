@@ -12,6 +12,12 @@ pub const MAX_URL_LEN: usize = 2048;
 /// Longest accepted filter value and most values per filter list.
 pub const MAX_FILTER_VALUE_LEN: usize = 64;
 pub const MAX_FILTER_VALUES: usize = 64;
+/// Smallest accepted answer budget, in bytes: a list page of one compact
+/// item and its `next_cursor` must fit.
+pub const MIN_ANSWER_BUDGET: u64 = 1024;
+/// Largest accepted answer budget, in bytes: the default cap on an
+/// upstream answer (`--max-upstream-body`), since an answer is cut from one.
+pub const MAX_ANSWER_BUDGET: u64 = crate::runtime::DEFAULT_MAX_UPSTREAM_BODY as u64;
 
 fn invalid(field: &str, message: impl Into<String>) -> StoreError {
     StoreError::Invalid {
@@ -89,6 +95,21 @@ pub fn base_url(field: &str, value: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A server's answer budget: bytes of JSON, from [`MIN_ANSWER_BUDGET`] to
+/// [`MAX_ANSWER_BUDGET`].
+pub fn answer_budget(field: &str, value: u64) -> Result<u32, StoreError> {
+    if !(MIN_ANSWER_BUDGET..=MAX_ANSWER_BUDGET).contains(&value) {
+        return Err(invalid(
+            field,
+            format!(
+                "must be from {MIN_ANSWER_BUDGET} to {MAX_ANSWER_BUDGET} bytes (the cap on an \
+                 upstream answer), got {value}"
+            ),
+        ));
+    }
+    u32::try_from(value).map_err(|_| invalid(field, "is too large"))
+}
+
 /// Filter lists: bounded, and each value a plain identifier. Whether the
 /// value is known is [`crate::access::ToolFilter::validate_against`]'s job.
 pub fn filter_values(field: &str, values: &[String]) -> Result<(), StoreError> {
@@ -137,6 +158,25 @@ mod tests {
         assert!(base_url("base_url", "file:///etc/passwd").is_err());
         assert!(base_url("base_url", "https://u:p@host").is_err());
         assert!(base_url("base_url", "not a url").is_err());
+    }
+
+    #[test]
+    fn answer_budgets_stay_between_one_item_and_the_upstream_cap() {
+        assert_eq!(answer_budget("answer_budget", 1024).ok(), Some(1024));
+        assert_eq!(
+            answer_budget("answer_budget", MAX_ANSWER_BUDGET).ok(),
+            Some(4 * 1024 * 1024)
+        );
+        for bad in [0, 1023, MAX_ANSWER_BUDGET + 1, u64::MAX] {
+            let err = answer_budget("answer_budget", bad)
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                err.as_deref()
+                    .is_some_and(|e| e.starts_with("answer_budget: ")),
+                "{bad}: {err:?}"
+            );
+        }
     }
 
     #[test]

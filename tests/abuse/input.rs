@@ -299,6 +299,7 @@ async fn a_cursor_works_only_for_its_server_tool_and_filters() {
                 filter: ToolFilter::all(),
                 require_api_token_auth: false,
                 expires_at: None,
+                answer_budget: None,
             },
         )
         .expect("server");

@@ -32,6 +32,7 @@ fn second_url(server: &TestServer, name: &str) -> String {
                 filter: ToolFilter::all(),
                 require_api_token_auth: false,
                 expires_at: None,
+                answer_budget: None,
             },
         )
         .expect("second server");
