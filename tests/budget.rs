@@ -272,3 +272,113 @@ async fn a_get_over_budget_is_refused_and_names_fields() {
     assert_eq!(small["number"], json!("88001"));
     server.server.shutdown().await;
 }
+
+/// A `limit` passed with a cursor that resumes inside an upstream page
+/// caps that page too, and the pages still cover the list exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_cursor_honours_a_passed_limit() {
+    let server = start_server(quiet_sandbox()).await;
+    let client = stateless_client(server.url()).await;
+    let (reference, _) = every_page(&client, "list_all_malomo_orders", json!({"limit": 3})).await;
+    // Whole orders, 100 to an upstream page: the budget cuts the first page
+    // inside the upstream page, so its cursor resumes there.
+    let first = ok(
+        &client,
+        "list_all_malomo_orders",
+        json!({"limit": 100, "fields": ["*"]}),
+    )
+    .await;
+    let mut items = first["items"].as_array().expect("items").clone();
+    assert!(
+        items.len() > 2 && items.len() < reference.len().min(100),
+        "the budget cut the first page: {} items",
+        items.len()
+    );
+    let mut cursor = first["next_cursor"].as_str().expect("cursor").to_owned();
+    for _ in 0..200 {
+        let page = ok(
+            &client,
+            "list_all_malomo_orders",
+            json!({"limit": 2, "fields": ["*"], "next_cursor": cursor}),
+        )
+        .await;
+        let got = page["items"].as_array().expect("items");
+        assert!(got.len() <= 2, "limit 2 gave {} items", got.len());
+        items.extend(got.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => {
+                assert!(!got.is_empty(), "an empty page with a cursor");
+                cursor = next.to_owned();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(ids(&items), ids(&reference), "no order skipped or repeated");
+    server.server.shutdown().await;
+}
+
+/// A provisioned server's `answer_budget` replaces the tools' own: its
+/// list pages are split to fit it and still cover the list exactly, and a
+/// get over it names `fields`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_servers_answer_budget_splits_its_pages_and_refuses_large_gets() {
+    const ADMIN: &str = "budget-admin-token";
+    const BUDGET: usize = 2048;
+    let server = start_server_with(
+        malomo_mcp::serve::Upstream::Sandbox(quiet_sandbox()),
+        Some(ADMIN),
+    )
+    .await;
+    let (status, created) = provision_with(
+        &server,
+        ADMIN,
+        &json!({"name": "small answers", "answer_budget": BUDGET}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["answer_budget"], json!(BUDGET));
+    let small = stateless_client(created["url"].as_str().expect("url")).await;
+    let default = stateless_client(server.url()).await;
+
+    let (reference, sizes) = every_page(&default, "list_all_malomo_orders", json!({})).await;
+    assert!(
+        sizes.iter().any(|s| *s > BUDGET),
+        "the tools' own budget allows bigger pages: {sizes:?}"
+    );
+    let (split, sizes) = every_page(&small, "list_all_malomo_orders", json!({})).await;
+    assert!(
+        sizes.iter().all(|s| *s <= BUDGET),
+        "{sizes:?} over {BUDGET}"
+    );
+    assert!(
+        sizes.len() > reference.len().div_ceil(25),
+        "the budget split pages: {sizes:?}"
+    );
+    assert_eq!(ids(&split), ids(&reference), "no order skipped or repeated");
+    assert_eq!(split, reference, "the same default fields");
+
+    // An order whose whole record is over the server's budget.
+    let mut large = None;
+    for order in reference.iter().take(30) {
+        let id = str_of(order, "id").to_owned();
+        let full = ok(&default, "get_single_malomo_order_by_id", json!({"id": id})).await;
+        if full.to_string().len() > BUDGET {
+            large = Some((id, full));
+            break;
+        }
+    }
+    let (id, full) = large.expect("an order over 2048 bytes in the seed");
+    let message = tool_error(&small, "get_single_malomo_order_by_id", json!({"id": id})).await;
+    assert!(
+        message.contains("`fields`") && message.contains(&BUDGET.to_string()),
+        "{message}"
+    );
+    let some = ok(
+        &small,
+        "get_single_malomo_order_by_id",
+        json!({"id": id, "fields": ["number", "shipments.status"]}),
+    )
+    .await;
+    assert_eq!(some["number"], full["number"]);
+    server.server.shutdown().await;
+}

@@ -217,12 +217,8 @@ impl Runtime {
             let text = compact(&value);
             (value, text)
         };
-        let (value, text) = answer(&items, upstream_next);
-        if text.len() <= budget {
-            return ToolOutcome::success_with_text(value, text);
-        }
-
-        // Over budget: the most items that fit with a cursor to the rest.
+        // The upstream page size this page was fetched with: a cursor into
+        // the rest of it must fetch it the same way again.
         let limit = tool.pagination.map_or(0, |paging| {
             page_limit(paging, args, position.resume.as_ref())
         });
@@ -243,11 +239,30 @@ impl Runtime {
             );
             Value::String(cursor)
         };
+        // A `limit` passed with a cursor that resumes inside an upstream
+        // page caps this page too (the upstream page itself is fetched with
+        // the size it had, so that the offset still means the same item).
+        let wanted = args
+            .get("limit")
+            .and_then(Value::as_u64)
+            .and_then(|l| usize::try_from(l).ok())
+            .unwrap_or(usize::MAX);
+        let cap = items.len().min(wanted);
+        let (value, text) = if cap == items.len() {
+            answer(&items, upstream_next)
+        } else {
+            answer(&items[..cap], resume_at(cap))
+        };
+        if text.len() <= budget {
+            return ToolOutcome::success_with_text(value, text);
+        }
+
+        // Over budget: the most items that fit with a cursor to the rest.
         let cursor_len = compact(&resume_at(items.len().saturating_sub(1))).len();
         let frame = r#"{"items":[],"next_cursor":}"#.len() + cursor_len;
         let mut count = 0;
         let mut used = frame;
-        for item in &items {
+        for item in &items[..cap] {
             let size = compact(item).len() + usize::from(count > 0);
             if used + size > budget {
                 break;
