@@ -79,19 +79,13 @@ impl ToolFilter {
         method_ok && tags_ok
     }
 
-    /// Whether the tool named `name` is in the table and passes: what a
-    /// text this server sends may name.
-    pub fn shows(&self, name: &str) -> bool {
-        catalog::tool(name).is_some_and(|t| self.allows(t))
-    }
-
     /// Validates against the generated table ([`catalog::TOOLS`]).
     pub fn validate(&self) -> Result<(), FilterError> {
         self.validate_against(catalog::TOOLS)
     }
 
     /// Every value must be known to `tools`, and at least one tool must pass.
-    pub fn validate_against(&self, tools: &[ToolDef]) -> Result<(), FilterError> {
+    pub fn validate_against(&self, tools: &[&ToolDef]) -> Result<(), FilterError> {
         let methods = valid_methods(tools);
         if let Some(bad) = self.methods.iter().find(|m| !methods.contains(&m.as_str())) {
             return Err(FilterError::UnknownMethod {
@@ -116,8 +110,11 @@ impl ToolFilter {
     }
 
     /// The tools of `tools` this filter allows, in table order.
-    pub fn allowed<'a>(&'a self, tools: &'a [ToolDef]) -> impl Iterator<Item = &'a ToolDef> + 'a {
-        tools.iter().filter(move |t| self.allows(t))
+    pub fn allowed<'a>(
+        &'a self,
+        tools: &'a [&'static ToolDef],
+    ) -> impl Iterator<Item = &'static ToolDef> + 'a {
+        tools.iter().copied().filter(move |t| self.allows(t))
     }
 
     /// Sorted, deduplicated copy, so that stored configs read the same way
@@ -139,7 +136,7 @@ impl ToolFilter {
 
 /// Method keywords plus every method name of the table, sorted: keywords
 /// first in their fixed order, then the table's other names alphabetically.
-pub fn valid_methods(tools: &[ToolDef]) -> Vec<&str> {
+pub fn valid_methods<'a>(tools: &[&'a ToolDef]) -> Vec<&'a str> {
     let mut out: Vec<&str> = METHOD_KEYWORDS.to_vec();
     let extra: BTreeSet<&str> = tools
         .iter()
@@ -151,7 +148,7 @@ pub fn valid_methods(tools: &[ToolDef]) -> Vec<&str> {
 }
 
 /// The union of the table's tags, sorted.
-pub fn valid_tags(tools: &[ToolDef]) -> Vec<&str> {
+pub fn valid_tags<'a>(tools: &[&'a ToolDef]) -> Vec<&'a str> {
     tools
         .iter()
         .flat_map(|t| t.tags.iter().copied())
@@ -163,7 +160,7 @@ pub fn valid_tags(tools: &[ToolDef]) -> Vec<&str> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::catalog::{Annotations, Behavior, HttpMethod, MethodClass};
+    use crate::catalog::{Annotations, Behavior, HttpMethod, MethodClass, PathPart};
 
     pub(crate) const fn tool(
         name: &'static str,
@@ -173,6 +170,7 @@ pub(crate) mod tests {
     ) -> ToolDef {
         ToolDef {
             name,
+            index: 0,
             title: name,
             description: &[],
             resource: "orders",
@@ -181,7 +179,7 @@ pub(crate) mod tests {
             custom: false,
             tags,
             http_method: HttpMethod::Get,
-            path: "/x",
+            path: &[PathPart::Literal("/x")],
             fields: &[],
             input_schema: "{}",
             output_schema: "{}",
@@ -197,11 +195,11 @@ pub(crate) mod tests {
         }
     }
 
-    const TABLE: &[ToolDef] = &[
-        tool("list_orders", "list", MethodClass::Read, &["orders"]),
-        tool("create_order", "create", MethodClass::Write, &["orders"]),
-        tool("list_customers", "list", MethodClass::Read, &["customers"]),
-        ToolDef {
+    const TABLE: &[&ToolDef] = &[
+        &tool("list_orders", "list", MethodClass::Read, &["orders"]),
+        &tool("create_order", "create", MethodClass::Write, &["orders"]),
+        &tool("list_customers", "list", MethodClass::Read, &["customers"]),
+        &ToolDef {
             custom: true,
             ..tool(
                 "add_shipment",

@@ -12,7 +12,7 @@ use malomo_mcp::admin::cli::{
     execute_servers,
 };
 use malomo_mcp::admin::{AdminState, router};
-use malomo_mcp::catalog::{Annotations, Behavior, HttpMethod, MethodClass, ToolDef};
+use malomo_mcp::catalog::{Annotations, Behavior, HttpMethod, MethodClass, PathPart, ToolDef};
 use malomo_mcp::store::{NewServer, Store, spawn_sweeper};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -27,6 +27,7 @@ const fn tool(
 ) -> ToolDef {
     ToolDef {
         name,
+        index: 0,
         title: name,
         description: &[],
         resource: "orders",
@@ -35,7 +36,7 @@ const fn tool(
         custom: false,
         tags,
         http_method: HttpMethod::Get,
-        path: "/x",
+        path: &[PathPart::Literal("/x")],
         fields: &[],
         input_schema: "{}",
         output_schema: "{}",
@@ -51,32 +52,32 @@ const fn tool(
     }
 }
 
-static TABLE: &[ToolDef] = &[
-    tool(
+static TABLE: &[&ToolDef] = &[
+    &tool(
         "list_all_malomo_orders",
         "list",
         MethodClass::Read,
         &["orders"],
     ),
-    tool(
+    &tool(
         "create_a_malomo_order",
         "create",
         MethodClass::Write,
         &["orders"],
     ),
-    tool(
+    &tool(
         "delete_a_malomo_order_by_id",
         "delete",
         MethodClass::Write,
         &["orders"],
     ),
-    tool(
+    &tool(
         "list_all_malomo_customers",
         "list",
         MethodClass::Read,
         &["customers"],
     ),
-    ToolDef {
+    &ToolDef {
         custom: true,
         ..tool(
             "add_malomo_order_shipment",
@@ -923,8 +924,8 @@ fn read_only_servers_cannot_see_write_tools() {
         allowed(&filter),
         ["list_all_malomo_orders", "list_all_malomo_customers"]
     );
-    assert!(!filter.allows(&TABLE[1]));
-    assert!(!filter.allows(&TABLE[2]));
+    assert!(!filter.allows(TABLE[1]));
+    assert!(!filter.allows(TABLE[2]));
 }
 
 #[test]

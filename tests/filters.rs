@@ -22,16 +22,15 @@ const ADMIN: &str = "adm_test_token_0123456789abcdef";
 /// Whether a call of `def` can send anything but a GET upstream, worked out
 /// from the table's verbs and strategies (not from its class).
 fn can_send_non_get(def: &ToolDef) -> bool {
-    let verb = |name: &str| tool(name).expect("strategy tool in the table").http_method;
     let mut sent = vec![def.http_method];
     match def.behavior {
         Behavior::Direct => {}
-        Behavior::GuardedReplace { read_tool, .. } => sent.push(verb(read_tool)),
+        Behavior::GuardedReplace { read_tool, .. } => sent.push(read_tool.http_method),
         Behavior::KeyedArrayMerge {
             read_tool,
             write_tool,
             ..
-        } => sent.extend([verb(read_tool), verb(write_tool)]),
+        } => sent.extend([read_tool.http_method, write_tool.http_method]),
     }
     sent.iter().any(|v| *v != HttpMethod::Get)
 }

@@ -35,7 +35,7 @@ mod strategies {
 /// JSON objects and its tool names are unique.
 #[test]
 fn fixture_tables_compile_and_hold_json_schemas() {
-    let cases: &[(&str, &[malomo_mcp::catalog::ToolDef])] = &[
+    let cases: &[(&str, &[&malomo_mcp::catalog::ToolDef])] = &[
         ("custom_methods", custom_methods::TOOLS),
         ("pagination", pagination::TOOLS),
         ("plain_resource", plain_resource::TOOLS),
@@ -49,6 +49,14 @@ fn fixture_tables_compile_and_hold_json_schemas() {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), tools.len(), "{case}: duplicate tool names");
+        for (index, tool) in tools.iter().enumerate() {
+            assert_eq!(tool.index, index, "{case}/{}: index", tool.name);
+            assert_eq!(
+                malomo_mcp::catalog::find_tool(tools, tool.name).map(|t| t.name),
+                Some(tool.name),
+                "{case}: TOOLS must be sorted by name"
+            );
+        }
         for tool in tools.iter() {
             for schema in [tool.input_schema, tool.output_schema] {
                 let value: serde_json::Value = serde_json::from_str(schema)

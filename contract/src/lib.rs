@@ -7,6 +7,15 @@
 //! so the table compiles wherever it is included and only against this
 //! crate. Everything endpoint-specific lives in that table; the runtime
 //! reads it and never names an upstream endpoint itself.
+//!
+//! Each tool is its own `static`; `TOOLS` lists references to them sorted by
+//! name, and tools that use other tools (a strategy's read and write, the
+//! tools a paragraph or a prompt names) hold `&'static ToolDef` references,
+//! so a dangling reference cannot compile. Paths and prompt texts come split
+//! into literal text and placeholders, so the runtime interprets them and
+//! never parses them.
+
+use std::fmt;
 
 /// Where a flat tool argument goes in the upstream request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,19 +138,24 @@ pub struct KeyedArray {
     pub key: &'static [&'static str],
 }
 
-/// What the runtime does when the tool is called.
-#[derive(Debug, Clone, Copy)]
+/// What the runtime does when the tool is called. The tools a strategy
+/// calls are references to their statics: the generator resolved them, so
+/// the runtime never looks a tool up by name.
+#[derive(Clone, Copy)]
 pub enum Behavior {
     /// One upstream request routed from the flat arguments.
     Direct,
     /// A full-replacement update that would delete every element of a keyed
     /// array missing from the request: the runtime reads the resource first
-    /// (with the tool named by `read_tool`) and refuses when elements would
-    /// be dropped, unless the boolean argument `override_flag` is true.
+    /// (with `read_tool`) and refuses when elements would be dropped, unless
+    /// the boolean argument `override_flag` is true.
     GuardedReplace {
         array: KeyedArray,
-        read_tool: &'static str,
+        read_tool: &'static ToolDef,
         override_flag: &'static str,
+        /// The merge tool that adds one element through this tool, if any:
+        /// the safe way a refusal points to (where the server shows it).
+        add_tool: Option<&'static ToolDef>,
     },
     /// Read the resource, add or remove one element of a keyed array, and
     /// write the full array back with `write_tool`, checking that nobody
@@ -149,11 +163,59 @@ pub enum Behavior {
     KeyedArrayMerge {
         array: KeyedArray,
         op: MergeOp,
-        read_tool: &'static str,
-        write_tool: &'static str,
+        read_tool: &'static ToolDef,
+        write_tool: &'static ToolDef,
         /// The argument holding the resource id passed to read and write.
         id_arg: &'static str,
     },
+}
+
+// By hand: tools refer to each other (a description names a tool whose
+// description names it back), so a derived `Debug` would recurse forever.
+// Referenced tools are shown by name.
+impl fmt::Debug for Behavior {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Behavior::Direct => f.write_str("Direct"),
+            Behavior::GuardedReplace {
+                array,
+                read_tool,
+                override_flag,
+                add_tool,
+            } => f
+                .debug_struct("GuardedReplace")
+                .field("array", array)
+                .field("read_tool", &read_tool.name)
+                .field("override_flag", override_flag)
+                .field("add_tool", &add_tool.map(|t| t.name))
+                .finish(),
+            Behavior::KeyedArrayMerge {
+                array,
+                op,
+                read_tool,
+                write_tool,
+                id_arg,
+            } => f
+                .debug_struct("KeyedArrayMerge")
+                .field("array", array)
+                .field("op", op)
+                .field("read_tool", &read_tool.name)
+                .field("write_tool", &write_tool.name)
+                .field("id_arg", id_arg)
+                .finish(),
+        }
+    }
+}
+
+/// Tool references shown by name (see `Debug for Behavior`).
+struct Names(&'static [&'static ToolDef]);
+
+impl fmt::Debug for Names {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|t| t.name))
+            .finish()
+    }
 }
 
 /// The edit a `KeyedArrayMerge` tool makes.
@@ -164,18 +226,27 @@ pub enum MergeOp {
 }
 
 /// One paragraph of text a model reads, with the tools it names.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Paragraph {
     pub text: &'static str,
     /// Tools named in `text` (other than the tool it describes): the
     /// paragraph is shown only where all of them are shown.
-    pub mentions: &'static [&'static str],
+    pub mentions: &'static [&'static ToolDef],
+}
+
+impl fmt::Debug for Paragraph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Paragraph")
+            .field("text", &self.text)
+            .field("mentions", &Names(self.mentions))
+            .finish()
+    }
 }
 
 /// The paragraphs of `text` that name only tools `shown` accepts, joined by
 /// blank lines: what a server whose filter shows exactly those tools may
 /// send a model.
-pub fn render_text(text: &[Paragraph], shown: impl Fn(&str) -> bool) -> String {
+pub fn render_text(text: &[Paragraph], shown: impl Fn(&ToolDef) -> bool) -> String {
     text.iter()
         .filter(|p| p.mentions.iter().all(|m| shown(m)))
         .map(|p| p.text)
@@ -188,10 +259,23 @@ pub fn full_text(text: &[Paragraph]) -> String {
     render_text(text, |_| true)
 }
 
-/// One generated MCP tool.
+/// One piece of a tool's upstream path, split at generation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathPart {
+    /// Text sent as it is (`/orders/`).
+    Literal(&'static str),
+    /// The value of the flat input named here, sent as exactly one
+    /// percent-encoded path segment.
+    Input(&'static str),
+}
+
+/// One generated MCP tool, a `static` of the generated table.
 #[derive(Debug, Clone, Copy)]
 pub struct ToolDef {
     pub name: &'static str,
+    /// Position in `TOOLS` (sorted by name), where the runtime keeps what it
+    /// derives from the tool once (parsed schemas, the compiled validator).
+    pub index: usize,
     pub title: &'static str,
     /// The description as paragraphs; see [`render_text`].
     pub description: &'static [Paragraph],
@@ -204,8 +288,9 @@ pub struct ToolDef {
     pub custom: bool,
     pub tags: &'static [&'static str],
     pub http_method: HttpMethod,
-    /// Path template relative to the base URL, e.g. `/orders/{id}`.
-    pub path: &'static str,
+    /// The path relative to the base URL (`/orders/{id}` is
+    /// `[Literal("/orders/"), Input("id")]`); see [`ToolDef::path_template`].
+    pub path: &'static [PathPart],
     pub fields: &'static [FieldRoute],
     /// JSON Schema (draft 2020-12) of the flat input object, as JSON text.
     pub input_schema: &'static str,
@@ -216,6 +301,20 @@ pub struct ToolDef {
     pub behavior: Behavior,
     /// `fields` and the answer budget, for get and list tools.
     pub projection: Option<Projection>,
+}
+
+impl ToolDef {
+    /// The path as a template with `{input}` placeholders (`/orders/{id}`),
+    /// for people: logs, consoles, docs.
+    pub fn path_template(&self) -> String {
+        self.path
+            .iter()
+            .map(|part| match part {
+                PathPart::Literal(text) => (*text).to_owned(),
+                PathPart::Input(name) => format!("{{{name}}}"),
+            })
+            .collect()
+    }
 }
 
 /// How the upstream API is reached.
@@ -243,7 +342,7 @@ pub struct SkippedMethod {
 }
 
 /// An MCP prompt: a named workflow over the tools.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct PromptDef {
     pub name: &'static str,
     pub title: &'static str,
@@ -251,9 +350,44 @@ pub struct PromptDef {
     pub arguments: &'static [PromptArgumentDef],
     /// Tools the workflow uses; a server without all of them does not offer
     /// the prompt.
-    pub tools: &'static [&'static str],
-    /// The user message, with `{{ argument }}` placeholders.
-    pub text: &'static str,
+    pub tools: &'static [&'static ToolDef],
+    /// The user message, split at its `{{ argument }}` placeholders.
+    pub text: &'static [PromptPart],
+}
+
+impl fmt::Debug for PromptDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PromptDef")
+            .field("name", &self.name)
+            .field("title", &self.title)
+            .field("description", &self.description)
+            .field("arguments", &self.arguments)
+            .field("tools", &Names(self.tools))
+            .field("text", &self.text)
+            .finish()
+    }
+}
+
+impl PromptDef {
+    /// The user message with each placeholder replaced by `value(argument)`.
+    pub fn render(&self, value: impl Fn(&str) -> String) -> String {
+        self.text
+            .iter()
+            .map(|part| match part {
+                PromptPart::Literal(text) => (*text).to_owned(),
+                PromptPart::Argument(name) => value(name),
+            })
+            .collect()
+    }
+}
+
+/// One piece of a prompt's message, split at generation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptPart {
+    /// Text sent as it is.
+    Literal(&'static str),
+    /// The value of the prompt argument named here.
+    Argument(&'static str),
 }
 
 /// One argument of a prompt.
@@ -262,4 +396,122 @@ pub struct PromptArgumentDef {
     pub name: &'static str,
     pub description: &'static str,
     pub required: bool,
+}
+
+/// The tool named `name` among `tools`, a generated `TOOLS` (sorted by name,
+/// so this is a binary search): how a tool a client names is found.
+pub fn find_tool(tools: &[&'static ToolDef], name: &str) -> Option<&'static ToolDef> {
+    let index = tools.binary_search_by(|t| t.name.cmp(name)).ok()?;
+    tools.get(index).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn tool(name: &'static str, index: usize, behavior: Behavior) -> ToolDef {
+        ToolDef {
+            name,
+            index,
+            title: name,
+            description: &[],
+            resource: "orders",
+            method: "get",
+            class: MethodClass::Read,
+            custom: false,
+            tags: &[],
+            http_method: HttpMethod::Get,
+            path: &[
+                PathPart::Literal("/orders/"),
+                PathPart::Input("order_id"),
+                PathPart::Literal("/events"),
+            ],
+            fields: &[],
+            input_schema: "{}",
+            output_schema: "{}",
+            annotations: Annotations {
+                read_only: true,
+                destructive: false,
+                idempotent: true,
+                open_world: true,
+            },
+            pagination: None,
+            behavior,
+            projection: None,
+        }
+    }
+
+    static READ: ToolDef = tool("a_read", 0, Behavior::Direct);
+    static WRITE: ToolDef = tool(
+        "b_write",
+        1,
+        Behavior::KeyedArrayMerge {
+            array: KeyedArray {
+                field: "shipments",
+                key: &["carrier"],
+            },
+            op: MergeOp::Add,
+            read_tool: &READ,
+            write_tool: &WRITE,
+            id_arg: "id",
+        },
+    );
+    static TOOLS: &[&ToolDef] = &[&READ, &WRITE];
+
+    #[test]
+    fn a_path_template_shows_inputs_as_placeholders() {
+        assert_eq!(READ.path_template(), "/orders/{order_id}/events");
+    }
+
+    #[test]
+    fn tools_are_found_by_name_and_only_by_it() {
+        assert_eq!(find_tool(TOOLS, "b_write").map(|t| t.index), Some(1));
+        assert_eq!(find_tool(TOOLS, "a_read").map(|t| t.index), Some(0));
+        assert!(find_tool(TOOLS, "c").is_none());
+        assert!(find_tool(TOOLS, "").is_none());
+    }
+
+    #[test]
+    fn debug_names_referenced_tools_instead_of_following_them() {
+        // WRITE refers to itself: a derived Debug would never end.
+        let text = format!("{WRITE:?}");
+        assert!(text.contains("write_tool: \"b_write\""), "{text}");
+        assert!(text.contains("read_tool: \"a_read\""), "{text}");
+    }
+
+    #[test]
+    fn a_prompt_fills_each_placeholder() {
+        static PROMPT: PromptDef = PromptDef {
+            name: "p",
+            title: "p",
+            description: "p",
+            arguments: &[],
+            tools: &[&READ],
+            text: &[
+                PromptPart::Literal("to "),
+                PromptPart::Argument("url"),
+                PromptPart::Literal(" and "),
+                PromptPart::Argument("url"),
+                PromptPart::Literal("."),
+            ],
+        };
+        assert_eq!(PROMPT.render(|n| format!("<{n}>")), "to <url> and <url>.");
+        assert!(format!("{PROMPT:?}").contains("[\"a_read\"]"));
+    }
+
+    #[test]
+    fn text_keeps_the_paragraphs_naming_shown_tools() {
+        static TEXT: [Paragraph; 2] = [
+            Paragraph {
+                text: "one",
+                mentions: &[],
+            },
+            Paragraph {
+                text: "two",
+                mentions: &[&WRITE],
+            },
+        ];
+        assert_eq!(full_text(&TEXT), "one\n\ntwo");
+        assert_eq!(render_text(&TEXT, |t| t.name != "b_write"), "one");
+    }
 }

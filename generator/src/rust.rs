@@ -1,11 +1,12 @@
 //! Emits the runtime table (`tools.rs`) with quote and prettyplease.
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::quote;
 
 use crate::error::Error;
 use crate::model::{
-    Behavior, Catalog, Class, Location, Pagination, Paragraph, Projection, Prompt, Route, Tool,
+    Behavior, Catalog, Class, Location, Pagination, Paragraph, PathPart, Projection, Prompt,
+    PromptPart, Route, Tool,
 };
 use crate::spec::{HttpVerb, MergeOpSpec};
 
@@ -21,11 +22,21 @@ pub fn tools_rs(catalog: &Catalog) -> Result<String, Error> {
         let v = lit(v);
         quote! { (#k, #v) }
     });
-    let tools = catalog
+    let statics = catalog
         .tools
         .iter()
-        .map(|t| tool(t, &catalog.paragraphs(&t.description, Some(&t.name))))
+        .enumerate()
+        .map(|(index, t)| {
+            let ident = tool_ident(&t.name);
+            let doc = format!(" `{}`: {}", t.name, t.title);
+            let def = tool(t, index, &catalog.paragraphs(&t.description, Some(&t.name)))?;
+            Ok(quote! {
+                #[doc = #doc]
+                pub static #ident: ::malomo_contract::ToolDef = #def;
+            })
+        })
         .collect::<Result<Vec<_>, Error>>()?;
+    let tools = catalog.tools.iter().map(|t| tool_ident(&t.name));
     let instructions = text(&catalog.paragraphs(&catalog.instructions, None));
     let skipped = catalog.skipped.iter().map(|s| {
         let resource = lit(&s.resource);
@@ -43,9 +54,11 @@ pub fn tools_rs(catalog: &Catalog) -> Result<String, Error> {
             auth_scheme: #auth,
         };
         pub static INSTRUCTIONS: &[::malomo_contract::Paragraph] = #instructions;
-        pub static TOOLS: &[::malomo_contract::ToolDef] = &[#(#tools),*];
+        /// Every tool, sorted by name (see `::malomo_contract::find_tool`).
+        pub static TOOLS: &[&::malomo_contract::ToolDef] = &[#(&#tools),*];
         pub static SKIPPED: &[::malomo_contract::SkippedMethod] = &[#(#skipped),*];
         pub static PROMPTS: &[::malomo_contract::PromptDef] = &[#(#prompts),*];
+        #(#statics)*
     };
     let file: syn::File = syn::parse2(tokens).map_err(|e| Error::Rust(e.to_string()))?;
     Ok(prettyplease::unparse(&file))
@@ -53,6 +66,24 @@ pub fn tools_rs(catalog: &Catalog) -> Result<String, Error> {
 
 fn lit(s: &str) -> Literal {
     Literal::string(s)
+}
+
+/// The name of a tool's `static`: its name in upper case (tool names are
+/// `[A-Za-z0-9_]+`; one starting with a digit gets a leading `_`).
+pub fn tool_ident(name: &str) -> Ident {
+    let upper = name.to_ascii_uppercase();
+    let text = if upper.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("_{upper}")
+    } else {
+        upper
+    };
+    Ident::new(&text, Span::call_site())
+}
+
+/// References to the statics of the tools named.
+fn tool_refs(names: &[String]) -> TokenStream {
+    let idents = names.iter().map(|n| tool_ident(n));
+    quote! { &[#(&#idents),*] }
 }
 
 fn strs(items: &[String]) -> TokenStream {
@@ -64,13 +95,13 @@ fn strs(items: &[String]) -> TokenStream {
 fn text(paragraphs: &[Paragraph]) -> TokenStream {
     let items = paragraphs.iter().map(|p| {
         let text = lit(&p.text);
-        let mentions = strs(&p.mentions);
+        let mentions = tool_refs(&p.mentions);
         quote! { ::malomo_contract::Paragraph { text: #text, mentions: #mentions } }
     });
     quote! { &[#(#items),*] }
 }
 
-fn tool(t: &Tool, description: &[Paragraph]) -> Result<TokenStream, Error> {
+fn tool(t: &Tool, index: usize, description: &[Paragraph]) -> Result<TokenStream, Error> {
     let name = lit(&t.name);
     let title = lit(&t.title);
     let description = text(description);
@@ -89,7 +120,17 @@ fn tool(t: &Tool, description: &[Paragraph]) -> Result<TokenStream, Error> {
         HttpVerb::Patch => quote! { ::malomo_contract::HttpMethod::Patch },
         HttpVerb::Delete => quote! { ::malomo_contract::HttpMethod::Delete },
     };
-    let path = lit(&t.path);
+    let index = Literal::usize_unsuffixed(index);
+    let path = t.path_parts.iter().map(|part| match part {
+        PathPart::Literal(text) => {
+            let text = lit(text);
+            quote! { ::malomo_contract::PathPart::Literal(#text) }
+        }
+        PathPart::Input(name) => {
+            let name = lit(name);
+            quote! { ::malomo_contract::PathPart::Input(#name) }
+        }
+    });
     let fields = t.fields.iter().map(route);
     let input = lit(&serde_json::to_string(&t.input_schema)?);
     let output = lit(&serde_json::to_string(&t.output_schema)?);
@@ -106,13 +147,14 @@ fn tool(t: &Tool, description: &[Paragraph]) -> Result<TokenStream, Error> {
     let projection = match &t.projection {
         Some(p) => {
             let p = projection(p);
-            quote! { Some(#p) }
+            quote! { ::core::option::Option::Some(#p) }
         }
-        None => quote! { None },
+        None => quote! { ::core::option::Option::None },
     };
     Ok(quote! {
         ::malomo_contract::ToolDef {
             name: #name,
+            index: #index,
             title: #title,
             description: #description,
             resource: #resource,
@@ -121,7 +163,7 @@ fn tool(t: &Tool, description: &[Paragraph]) -> Result<TokenStream, Error> {
             custom: #custom,
             tags: #tags,
             http_method: #http,
-            path: #path,
+            path: &[#(#path),*],
             fields: &[#(#fields),*],
             input_schema: #input,
             output_schema: #output,
@@ -192,11 +234,26 @@ fn behavior(b: &Behavior) -> TokenStream {
             array,
             read_tool,
             override_flag,
+            add_tool,
         } => {
             let array = keyed_array(array);
-            let read_tool = lit(read_tool);
+            let read_tool = tool_ident(read_tool);
             let flag = lit(override_flag);
-            quote! { ::malomo_contract::Behavior::GuardedReplace { array: #array, read_tool: #read_tool, override_flag: #flag } }
+            let add_tool = match add_tool {
+                Some(name) => {
+                    let ident = tool_ident(name);
+                    quote! { ::core::option::Option::Some(&#ident) }
+                }
+                None => quote! { ::core::option::Option::None },
+            };
+            quote! {
+                ::malomo_contract::Behavior::GuardedReplace {
+                    array: #array,
+                    read_tool: &#read_tool,
+                    override_flag: #flag,
+                    add_tool: #add_tool,
+                }
+            }
         }
         Behavior::KeyedArrayMerge {
             array,
@@ -210,15 +267,15 @@ fn behavior(b: &Behavior) -> TokenStream {
                 MergeOpSpec::Add => quote! { ::malomo_contract::MergeOp::Add },
                 MergeOpSpec::Remove => quote! { ::malomo_contract::MergeOp::Remove },
             };
-            let read_tool = lit(read_tool);
-            let write_tool = lit(write_tool);
+            let read_tool = tool_ident(read_tool);
+            let write_tool = tool_ident(write_tool);
             let id_arg = lit(id_arg);
             quote! {
                 ::malomo_contract::Behavior::KeyedArrayMerge {
                     array: #array,
                     op: #op,
-                    read_tool: #read_tool,
-                    write_tool: #write_tool,
+                    read_tool: &#read_tool,
+                    write_tool: &#write_tool,
                     id_arg: #id_arg,
                 }
             }
@@ -230,8 +287,17 @@ fn prompt(p: &Prompt) -> TokenStream {
     let name = lit(&p.name);
     let title = lit(&p.title);
     let description = lit(&p.description);
-    let tools = strs(&p.tools);
-    let text = lit(&p.text);
+    let tools = tool_refs(&p.tools);
+    let text = p.parts.iter().map(|part| match part {
+        PromptPart::Literal(text) => {
+            let text = lit(text);
+            quote! { ::malomo_contract::PromptPart::Literal(#text) }
+        }
+        PromptPart::Argument(name) => {
+            let name = lit(name);
+            quote! { ::malomo_contract::PromptPart::Argument(#name) }
+        }
+    });
     let arguments = p.arguments.iter().map(|a| {
         let name = lit(&a.name);
         let description = lit(&a.description);
@@ -245,7 +311,7 @@ fn prompt(p: &Prompt) -> TokenStream {
             description: #description,
             arguments: &[#(#arguments),*],
             tools: #tools,
-            text: #text,
+            text: &[#(#text),*],
         }
     }
 }

@@ -169,11 +169,13 @@ fn order_update_is_guarded_and_warns() {
             array,
             read_tool,
             override_flag,
+            add_tool,
         } => {
             assert_eq!(array.field, "shipments");
             assert_eq!(array.key, ["carrier", "tracking_code"]);
             assert_eq!(read_tool, "get_single_malomo_order_by_id");
             assert_eq!(override_flag, "remove_missing_shipments");
+            assert_eq!(add_tool.as_deref(), Some("add_a_malomo_order_shipment"));
         }
         other => panic!("{other:?}"),
     }
@@ -471,7 +473,7 @@ fn stale_output_is_reported_as_a_diff() {
 
 #[test]
 fn emitted_rust_is_the_contract_table() {
-    let (_, files) = generator::generate(&workspace()).expect("generates");
+    let (catalog, files) = generator::generate(&workspace()).expect("generates");
     let rust = &files["tools.rs"];
     let file = syn::parse_file(rust).expect("parses");
     let statics: Vec<String> = file
@@ -483,9 +485,16 @@ fn emitted_rust_is_the_contract_table() {
         })
         .collect();
     assert_eq!(
-        statics,
+        statics[..5],
         ["INTEGRATION", "INSTRUCTIONS", "TOOLS", "SKIPPED", "PROMPTS"]
     );
+    // Then one static per tool, named after it, in the order of `TOOLS`.
+    let tools: Vec<String> = catalog
+        .tools
+        .iter()
+        .map(|t| t.name.to_uppercase())
+        .collect();
+    assert_eq!(statics[5..], tools);
 }
 
 #[test]

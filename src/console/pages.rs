@@ -219,9 +219,10 @@ struct ToolView {
 /// `t` as a server with `filter` would show it (description paragraphs naming
 /// a tool the filter hides are left out).
 fn tool_view(t: &ToolDef, filter: &access::ToolFilter) -> ToolView {
-    let input_schema = serde_json::from_str::<serde_json::Value>(t.input_schema)
-        .and_then(|v| serde_json::to_string_pretty(&v))
-        .unwrap_or_else(|_| t.input_schema.to_string());
+    let input_schema = crate::catalog::schemas(t)
+        .ok()
+        .and_then(|s| serde_json::to_string_pretty(&s.input).ok())
+        .unwrap_or_else(|| t.input_schema.to_string());
     ToolView {
         name: t.name,
         title: t.title,
@@ -612,7 +613,7 @@ struct Choice {
 
 /// Method checkboxes: the classes, then the method names that exist, as
 /// the filter code knows them; values that select no tool are left out.
-fn method_choices(tools: &[ToolDef], chosen: &[String]) -> (Vec<Choice>, Vec<Choice>) {
+fn method_choices(tools: &[&'static ToolDef], chosen: &[String]) -> (Vec<Choice>, Vec<Choice>) {
     let mut classes = Vec::new();
     let mut methods = Vec::new();
     for value in access::valid_methods(tools) {
@@ -638,7 +639,7 @@ fn method_choices(tools: &[ToolDef], chosen: &[String]) -> (Vec<Choice>, Vec<Cho
     (classes, methods)
 }
 
-fn tag_choices(tools: &[ToolDef], chosen: &[String]) -> Vec<Choice> {
+fn tag_choices(tools: &[&'static ToolDef], chosen: &[String]) -> Vec<Choice> {
     access::valid_tags(tools)
         .into_iter()
         .map(|tag| Choice {
@@ -656,7 +657,7 @@ struct Preview {
     problem: Option<String>,
 }
 
-fn preview_of(tools: &[ToolDef], filter: &ToolFilter) -> Preview {
+fn preview_of(tools: &[&'static ToolDef], filter: &ToolFilter) -> Preview {
     let problem = filter.validate_against(tools).err().map(|e| match e {
         access::FilterError::NoTools { .. } => {
             "No tool matches these methods and tags: a server with this configuration would have no tools, so it cannot be created.".to_string()

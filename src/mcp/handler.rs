@@ -117,29 +117,23 @@ impl Shared {
 /// common case, where the cached full text can be sent as it is).
 fn names_only_shown(text: &[Paragraph], filter: &ToolFilter) -> bool {
     text.iter()
-        .all(|p| p.mentions.iter().all(|m| filter.shows(m)))
+        .all(|p| p.mentions.iter().all(|m| filter.allows(m)))
 }
 
 /// The description of `def` as a server with `filter` sends it.
 pub fn description(def: &ToolDef, filter: &ToolFilter) -> String {
-    render_text(def.description, |name| filter.shows(name))
+    render_text(def.description, |tool| filter.allows(tool))
 }
 
 /// The server `instructions` as a server with `filter` sends them: the
 /// paragraphs of the specs' text that name only tools it shows.
 pub fn instructions(filter: &ToolFilter) -> String {
-    render_text(INSTRUCTIONS, |name| filter.shows(name))
-}
-
-fn json_object(text: &str, what: &str, tool: &str) -> anyhow::Result<Arc<Map<String, Value>>> {
-    match serde_json::from_str::<Value>(text)? {
-        Value::Object(map) => Ok(Arc::new(map)),
-        _ => anyhow::bail!("the {what} of `{tool}` is not a JSON object"),
-    }
+    render_text(INSTRUCTIONS, |tool| filter.allows(tool))
 }
 
 /// Describes one generated tool for MCP, as a server with `filter` shows it.
 pub fn mcp_tool(def: &ToolDef, filter: &ToolFilter) -> anyhow::Result<Tool> {
+    let schemas = catalog::schemas(def).map_err(anyhow::Error::msg)?;
     let annotations = ToolAnnotations::with_title(def.title)
         .read_only(def.annotations.read_only)
         .destructive(def.annotations.destructive)
@@ -156,10 +150,10 @@ pub fn mcp_tool(def: &ToolDef, filter: &ToolFilter) -> anyhow::Result<Tool> {
     Ok(Tool::new_with_raw(
         def.name,
         Some(Cow::Owned(description(def, filter))),
-        json_object(def.input_schema, "input schema", def.name)?,
+        schemas.input.clone(),
     )
     .with_title(def.title)
-    .with_raw_output_schema(json_object(def.output_schema, "output schema", def.name)?)
+    .with_raw_output_schema(schemas.output.clone())
     .with_annotations(annotations)
     .with_meta(meta))
 }
@@ -345,7 +339,7 @@ impl ServerHandler for McpHandler {
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        let index = TOOLS.iter().position(|t| t.name == name)?;
+        let index = catalog::tool(name)?.index;
         self.shared.tools.get(index).cloned()
     }
 

@@ -6,13 +6,10 @@ use rmcp::model::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
 use serde_json::{Map, Value};
 
 use crate::access::ToolFilter;
-use crate::catalog::{self, PROMPTS, PromptDef};
+use crate::catalog::{PROMPTS, PromptDef};
 
 fn offered(filter: &ToolFilter, prompt: &PromptDef) -> bool {
-    prompt
-        .tools
-        .iter()
-        .all(|name| catalog::tool(name).is_some_and(|t| filter.allows(t)))
+    prompt.tools.iter().all(|t| filter.allows(t))
 }
 
 /// The prompts this filter offers, in table order.
@@ -63,43 +60,9 @@ pub fn get(
             ));
         }
     }
-    let text = render(prompt.text, |arg| value_of(arg).unwrap_or_default());
+    let text = prompt.render(|arg| value_of(arg).unwrap_or_default());
     Ok(
         GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
             .with_description(prompt.description),
     )
-}
-
-/// Replaces each `{{ name }}` with `value(name)`. The generator has checked
-/// that every placeholder names an argument.
-fn render(template: &str, value: impl Fn(&str) -> String) -> String {
-    let mut out = String::with_capacity(template.len() + 64);
-    let mut rest = template;
-    while let Some(open) = rest.find("{{") {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 2..];
-        match after.find("}}") {
-            Some(close) => {
-                out.push_str(&value(after[..close].trim()));
-                rest = &after[close + 2..];
-            }
-            None => {
-                out.push_str(&rest[open..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::render;
-
-    #[test]
-    fn placeholders_are_replaced() {
-        let text = render("to {{ url }} and {{url}}.", |n| format!("<{n}>"));
-        assert_eq!(text, "to <url> and <url>.");
-    }
 }

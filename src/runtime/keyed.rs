@@ -9,8 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{Account, Runtime, ToolOutcome};
-use crate::access::ToolFilter;
-use crate::catalog::{self, Behavior, INTEGRATION, KeyedArray, MergeOp, TOOLS, ToolDef};
+use crate::catalog::{INTEGRATION, KeyedArray, MergeOp, ToolDef};
 
 type Key = Vec<String>;
 
@@ -54,20 +53,15 @@ fn describe(keys: &[Key]) -> String {
         .join(", ")
 }
 
-/// Reads the resource with `read_tool`, taking the arguments it needs from
+/// Reads the resource with `reader`, taking the arguments it needs from
 /// `args`. An upstream error comes back as the tool outcome to return.
 async fn read(
     rt: &Runtime,
     server: &str,
     account: &Account,
-    read_tool: &str,
+    reader: &ToolDef,
     args: &Map<String, Value>,
 ) -> Result<Value, ToolOutcome> {
-    let Some(reader) = catalog::tool(read_tool) else {
-        return Err(ToolOutcome::error(format!(
-            "internal: the read tool `{read_tool}` is not in the table"
-        )));
-    };
     let read_args: Map<String, Value> = args
         .iter()
         .filter(|(name, _)| reader.fields.iter().any(|f| f.name == name.as_str()))
@@ -80,33 +74,32 @@ async fn read(
     }
 }
 
-/// The tool that adds one element to the array `write_tool` replaces, to
-/// point a refused caller at the safe way, if `filter` shows it.
-fn safe_add_tool(write_tool: &str, filter: &ToolFilter) -> Option<&'static str> {
-    TOOLS.iter().find_map(|t| match t.behavior {
-        Behavior::KeyedArrayMerge {
-            op: MergeOp::Add,
-            write_tool: w,
-            ..
-        } if w == write_tool && filter.allows(t) => Some(t.name),
-        _ => None,
-    })
+/// What a guarded replace checks, from its `Behavior::GuardedReplace`.
+pub(super) struct Guard {
+    pub(super) array: KeyedArray,
+    pub(super) read_tool: &'static ToolDef,
+    pub(super) override_flag: &'static str,
+    /// The tool that adds one element safely, if the caller's server shows
+    /// it: a refusal points to it.
+    pub(super) add_tool: Option<&'static ToolDef>,
 }
 
 /// A full-replacement update: refused when it would drop elements the
 /// resource has, unless `override_flag` is true.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn guarded_replace(
     rt: &Runtime,
     server: &str,
     account: &Account,
-    filter: &ToolFilter,
     tool: &ToolDef,
     args: &Map<String, Value>,
-    array: KeyedArray,
-    read_tool: &str,
-    override_flag: &str,
+    guard: Guard,
 ) -> ToolOutcome {
+    let Guard {
+        array,
+        read_tool,
+        override_flag,
+        add_tool,
+    } = guard;
     let Some(new_items) = args.get(array.field) else {
         // Without the array the upstream leaves it alone.
         return rt.direct(server, account, tool, args).await;
@@ -132,8 +125,8 @@ pub(super) async fn guarded_replace(
                 .chain(requested.iter().filter(|k| !current_keys.contains(k)))
                 .map(|k| key_object(k, array))
                 .collect();
-            let add_hint = safe_add_tool(tool.name, filter)
-                .map(|t| format!(" To add one element, use `{t}` instead."))
+            let add_hint = add_tool
+                .map(|t| format!(" To add one element, use `{}` instead.", t.name))
                 .unwrap_or_default();
             let message = format!(
                 "Refused, nothing was changed: {service} deletes every element of `{field}` that the update omits, and this update omits {n} that exist ({key_names}): {list}. To keep them, send the full list, e.g. `{field}`: {keep}.{add_hint} To delete them on purpose, call again with `{override_flag}: true`.",
@@ -172,15 +165,10 @@ pub(super) async fn merge(
     args: &Map<String, Value>,
     array: KeyedArray,
     op: MergeOp,
-    read_tool: &str,
-    write_tool: &str,
+    read_tool: &ToolDef,
+    writer: &ToolDef,
     id_arg: &str,
 ) -> ToolOutcome {
-    let Some(writer) = catalog::tool(write_tool) else {
-        return ToolOutcome::error(format!(
-            "internal: the write tool `{write_tool}` is not in the table"
-        ));
-    };
     let Some(id) = args.get(id_arg) else {
         return ToolOutcome::error(format!("missing required argument `{id_arg}`"));
     };

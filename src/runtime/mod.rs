@@ -88,9 +88,9 @@ impl Runtime {
         self
     }
 
+    /// The validator of `tool`, a tool of the table, kept at its index.
     fn validator(&self, tool: &ToolDef) -> Option<&ArgumentValidator> {
-        let index = TOOLS.iter().position(|t| std::ptr::eq(t, tool))?;
-        self.validators.get(index)
+        self.validators.get(tool.index)
     }
 
     /// Runs `tool` with `arguments` for `account`, on behalf of the MCP
@@ -160,17 +160,21 @@ impl Runtime {
                 array,
                 read_tool,
                 override_flag,
+                add_tool,
             } => {
+                let add_tool = add_tool.filter(|t| filter.allows(t));
                 keyed::guarded_replace(
                     self,
                     server,
                     account,
-                    filter,
                     tool,
                     &args,
-                    array,
-                    read_tool,
-                    override_flag,
+                    keyed::Guard {
+                        array,
+                        read_tool,
+                        override_flag,
+                        add_tool,
+                    },
                 )
                 .await
             }

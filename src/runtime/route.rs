@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::catalog::{HttpMethod, Location, ToolDef};
+use crate::catalog::{HttpMethod, Location, PathPart, ToolDef};
 
 /// An upstream request, before the base URL and credentials are added.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,32 +43,25 @@ pub enum SegmentError {
 /// Builds the upstream request for `tool` from validated flat arguments.
 /// Control arguments (paging, override flags) are left to the caller.
 pub fn route(tool: &ToolDef, args: &Map<String, Value>) -> Result<UpstreamRequest, RouteError> {
-    let mut path = String::with_capacity(tool.path.len() + 40);
-    let mut rest = tool.path;
-    while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}') else {
-            break;
-        };
-        path.push_str(&rest[..open]);
-        let wire = &rest[open + 1..open + close];
-        let field = tool
-            .fields
-            .iter()
-            .find(|f| f.location == Location::Path && f.wire == wire);
-        let name = field.map_or(wire, |f| f.name);
-        let value = args
-            .get(name)
-            .ok_or_else(|| RouteError::MissingPathArgument(name.to_owned()))?;
-        let text =
-            scalar_text(value).ok_or_else(|| RouteError::BadPathArgument(name.to_owned()))?;
-        let segment = encode_path_segment(&text).map_err(|reason| RouteError::BadPathSegment {
-            field: name.to_owned(),
-            reason,
-        })?;
-        path.push_str(&segment);
-        rest = &rest[open + close + 1..];
+    let mut path = String::with_capacity(64);
+    for part in tool.path {
+        match *part {
+            PathPart::Literal(text) => path.push_str(text),
+            PathPart::Input(name) => {
+                let value = args
+                    .get(name)
+                    .ok_or_else(|| RouteError::MissingPathArgument(name.to_owned()))?;
+                let text = scalar_text(value)
+                    .ok_or_else(|| RouteError::BadPathArgument(name.to_owned()))?;
+                let segment =
+                    encode_path_segment(&text).map_err(|reason| RouteError::BadPathSegment {
+                        field: name.to_owned(),
+                        reason,
+                    })?;
+                path.push_str(&segment);
+            }
+        }
     }
-    path.push_str(rest);
 
     let mut query = Vec::new();
     let mut body: Option<Map<String, Value>> = None;
@@ -194,6 +187,7 @@ mod tests {
     fn tool(method: HttpMethod) -> ToolDef {
         ToolDef {
             name: "t",
+            index: 0,
             title: "t",
             description: &[],
             resource: "r",
@@ -202,7 +196,11 @@ mod tests {
             custom: false,
             tags: &[],
             http_method: method,
-            path: "/things/{id}/sub",
+            path: &[
+                PathPart::Literal("/things/"),
+                PathPart::Input("id"),
+                PathPart::Literal("/sub"),
+            ],
             fields: FIELDS,
             input_schema: "{}",
             output_schema: "{}",

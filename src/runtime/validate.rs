@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::catalog::ToolDef;
+use crate::catalog::{self, ToolDef};
 
 /// A tool's compiled input schema (compiled on first use, then shared).
 pub struct ArgumentValidator {
@@ -27,8 +27,9 @@ impl ArgumentValidator {
 
     fn compiled(&self, tool: &ToolDef) -> &Result<jsonschema::Validator, String> {
         self.compiled.get_or_init(|| {
-            let schema: Value = serde_json::from_str(tool.input_schema)
-                .map_err(|e| format!("input schema of `{}` is not JSON: {e}", tool.name))?;
+            // The schema parsed once for the whole process (the MCP tool
+            // list holds the same map).
+            let schema = Value::Object(catalog::schemas(tool)?.input.as_ref().clone());
             // `format` is only an annotation in 2020-12 unless asked for:
             // the specs declare it (email, uri) because the upstream needs
             // it, so it is asserted.

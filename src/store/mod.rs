@@ -236,7 +236,7 @@ pub struct Store {
     inner: Arc<Inner>,
     /// The table filters are validated against ([`catalog::TOOLS`] unless
     /// replaced with [`Store::with_tools`]).
-    tools: &'static [ToolDef],
+    tools: &'static [&'static ToolDef],
 }
 
 /// Tokens longer than this are unknown without asking the database.
@@ -312,13 +312,13 @@ impl Store {
     }
 
     /// Validates filters against `tools` instead of the generated table.
-    pub fn with_tools(mut self, tools: &'static [ToolDef]) -> Store {
+    pub fn with_tools(mut self, tools: &'static [&'static ToolDef]) -> Store {
         self.tools = tools;
         self
     }
 
     /// The table filters are validated against.
-    pub fn tools(&self) -> &'static [ToolDef] {
+    pub fn tools(&self) -> &'static [&'static ToolDef] {
         self.tools
     }
 

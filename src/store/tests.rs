@@ -6,10 +6,10 @@ use super::*;
 use crate::access::tests::tool;
 use crate::catalog::MethodClass;
 
-static TABLE: &[ToolDef] = &[
-    tool("list_orders", "list", MethodClass::Read, &["orders"]),
-    tool("create_order", "create", MethodClass::Write, &["orders"]),
-    tool("list_customers", "list", MethodClass::Read, &["customers"]),
+static TABLE: &[&ToolDef] = &[
+    &tool("list_orders", "list", MethodClass::Read, &["orders"]),
+    &tool("create_order", "create", MethodClass::Write, &["orders"]),
+    &tool("list_customers", "list", MethodClass::Read, &["customers"]),
 ];
 
 /// A database a test owns: a SQLite file in a temp dir, or a fresh

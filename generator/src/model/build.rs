@@ -93,13 +93,14 @@ pub fn build(specs: &SpecSet, templates: &Templates) -> Result<Catalog, Error> {
                 continue;
             }
             let here = format!("{} methods.{method}", resource.source.name);
-            if let Some(first) = owners.get(&name) {
+            // Keyed in upper case: each tool becomes a `static` named so.
+            if let Some(first) = owners.get(&name.to_ascii_uppercase()) {
                 return Err(resource
                     .source
-                    .error_at(&["methods", method], format!("tool name `{name}` is also the name of {first}; expected every tool name to be unique (choose another `name.pattern` or words)"))
+                    .error_at(&["methods", method], format!("tool name `{name}` is also the name of {first} (ignoring case); expected every tool name to be unique (choose another `name.pattern` or words)"))
                     .into());
             }
-            owners.insert(name.clone(), here);
+            owners.insert(name.to_ascii_uppercase(), here);
             names.insert((resource.name.clone(), method.clone()), name);
         }
     }
@@ -135,6 +136,7 @@ pub fn build(specs: &SpecSet, templates: &Templates) -> Result<Catalog, Error> {
         }
     }
     tools.sort_by(|a, b| a.name.cmp(&b.name));
+    link_add_tools(&mut tools);
     skipped.sort_by(|a, b| (&a.resource, &a.method).cmp(&(&b.resource, &b.method)));
     let prompts = super::prompt::build_prompts(specs, &tools, &undocumented, &mut skipped)?;
     check_schema_texts(specs, &tools)?;
@@ -147,6 +149,30 @@ pub fn build(specs: &SpecSet, templates: &Templates) -> Result<Catalog, Error> {
         prompts,
         instructions,
     })
+}
+
+/// Points each guarded replace at the merge tool that adds one element
+/// through it, the safe way its refusal names.
+fn link_add_tools(tools: &mut [Tool]) {
+    let adders: Vec<(String, String)> = tools
+        .iter()
+        .filter_map(|t| match &t.behavior {
+            Behavior::KeyedArrayMerge {
+                op: MergeOpSpec::Add,
+                write_tool,
+                ..
+            } => Some((write_tool.clone(), t.name.clone())),
+            _ => None,
+        })
+        .collect();
+    for tool in tools.iter_mut() {
+        if let Behavior::GuardedReplace { add_tool, .. } = &mut tool.behavior {
+            *add_tool = adders
+                .iter()
+                .find(|(writer, _)| *writer == tool.name)
+                .map(|(_, adder)| adder.clone());
+        }
+    }
 }
 
 /// Schema texts (input and output field descriptions) are sent whole, so

@@ -77,6 +77,7 @@ impl MethodContext<'_> {
             });
         };
         self.document_inputs(&mut inputs, doc)?;
+        let fields: Vec<Route> = inputs.iter().map(|i| i.route.clone()).collect();
         let tool = Tool {
             name: self.tool_name(),
             title: self.title(doc)?,
@@ -89,7 +90,8 @@ impl MethodContext<'_> {
             tags,
             http: self.spec.http,
             path: self.spec.path.clone(),
-            fields: inputs.iter().map(|i| i.route.clone()).collect(),
+            path_parts: path_parts(&self.spec.path, &fields),
+            fields,
             input_schema: input_schema(&inputs, doc),
             output_schema,
             annotations,

@@ -19,7 +19,7 @@ use crate::spec::{HttpVerb, MergeOpSpec};
 
 pub use build::build;
 pub use fields::{ALL_FIELDS, field_paths, kept_paths};
-pub use prompt::{Prompt, PromptArgument, placeholders};
+pub use prompt::{Prompt, PromptArgument, PromptPart, placeholders, prompt_parts};
 pub use text::{Paragraph, mentions, paragraphs};
 
 /// Longest tool name MCP clients accept.
@@ -146,6 +146,9 @@ pub enum Behavior {
         read_tool: String,
         /// Boolean input that allows dropping.
         override_flag: String,
+        /// The merge tool that adds one element through this tool, if any
+        /// (what a refusal points to).
+        add_tool: Option<String>,
     },
     /// Read, edit one element, write back.
     KeyedArrayMerge {
@@ -189,6 +192,8 @@ pub struct Tool {
     pub http: HttpVerb,
     /// Upstream path template.
     pub path: String,
+    /// The path split into literal text and inputs (what the runtime joins).
+    pub path_parts: Vec<PathPart>,
     /// Flat inputs in schema order.
     pub fields: Vec<Route>,
     /// JSON Schema of the input object.
@@ -293,6 +298,43 @@ pub(crate) fn location_name(location: Location) -> &'static str {
         Location::Body => "body",
         Location::Control => "control",
     }
+}
+
+/// One piece of a tool's upstream path: literal text, or a placeholder bound
+/// to the flat input its value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum PathPart {
+    /// Text sent as it is.
+    Literal(String),
+    /// The flat input (its name after `as:` renames) sent as one segment.
+    Input(String),
+}
+
+/// Splits the path template `path` at its `{wire}` placeholders, binding
+/// each to the flat input that `fields` route to that path parameter.
+pub fn path_parts(path: &str, fields: &[Route]) -> Vec<PathPart> {
+    let mut parts = Vec::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            break;
+        };
+        if open > 0 {
+            parts.push(PathPart::Literal(rest[..open].to_owned()));
+        }
+        let wire = &after[..close];
+        let input = fields
+            .iter()
+            .find(|f| f.location == Location::Path && f.wire == wire)
+            .map_or(wire, |f| f.name.as_str());
+        parts.push(PathPart::Input(input.to_owned()));
+        rest = &after[close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(PathPart::Literal(rest.to_owned()));
+    }
+    parts
 }
 
 /// The `{name}` placeholders of a path template, in order.

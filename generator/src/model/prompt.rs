@@ -23,6 +23,17 @@ pub struct Prompt {
     pub tools: Vec<String>,
     /// Message text with `{{ argument }}` placeholders.
     pub text: String,
+    /// `text` split at its placeholders (what the runtime joins).
+    pub parts: Vec<PromptPart>,
+}
+
+/// One piece of a prompt's message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum PromptPart {
+    /// Text sent as it is.
+    Literal(String),
+    /// The value of the argument named here.
+    Argument(String),
 }
 
 /// One prompt argument.
@@ -39,6 +50,18 @@ pub struct PromptArgument {
 /// The `{{ name }}` placeholders of a prompt text, in order; `Err` carries
 /// the text of a placeholder that is not a plain name.
 pub fn placeholders(text: &str) -> Result<Vec<String>, String> {
+    Ok(prompt_parts(text)?
+        .into_iter()
+        .filter_map(|part| match part {
+            PromptPart::Argument(name) => Some(name),
+            PromptPart::Literal(_) => None,
+        })
+        .collect())
+}
+
+/// A prompt text split into literal text and `{{ name }}` placeholders;
+/// `Err` carries the text of a placeholder that is not a plain name.
+pub fn prompt_parts(text: &str) -> Result<Vec<PromptPart>, String> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(open) = rest.find("{{") {
@@ -50,8 +73,14 @@ pub fn placeholders(text: &str) -> Result<Vec<String>, String> {
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(name.to_owned());
         }
-        out.push(name.to_owned());
+        if open > 0 {
+            out.push(PromptPart::Literal(rest[..open].to_owned()));
+        }
+        out.push(PromptPart::Argument(name.to_owned()));
         rest = &after[close + 2..];
+    }
+    if !rest.is_empty() {
+        out.push(PromptPart::Literal(rest.to_owned()));
     }
     Ok(out)
 }
@@ -159,6 +188,7 @@ pub fn build_prompts(
                 .collect(),
             tools: spec.tools.clone(),
             text: spec.text.trim_end().to_owned(),
+            parts: prompt_parts(spec.text.trim_end()).unwrap_or_default(),
         });
     }
     prompts.sort_by(|a, b| a.name.cmp(&b.name));

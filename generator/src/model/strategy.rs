@@ -134,6 +134,8 @@ impl MethodContext<'_> {
                     array,
                     read_tool: tool_of(&g.read_method, "guarded_replace")?,
                     override_flag: g.override_flag.clone(),
+                    // Known once every tool is built (see `build`).
+                    add_tool: None,
                 })
             }
             StrategySpec::KeyedArrayMerge(m) => {
