@@ -248,6 +248,7 @@ async fn run_mcp(everything: bool) -> (Vec<Step>, Vec<String>, (usize, usize, us
         limits: Default::default(),
         node_name: None,
         sweep_every: Duration::from_secs(15),
+        inbox: Default::default(),
     })
     .await
     .expect("server starts");

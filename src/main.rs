@@ -8,10 +8,12 @@ use clap::{Args, Parser, Subcommand};
 use malomo_mcp::access::ToolFilter;
 use malomo_mcp::admin::cli::{AdminTokenCommand, ServersCommand};
 use malomo_mcp::catalog::{INTEGRATION, TOOLS};
+use malomo_mcp::inbox::InboxOptions;
 use malomo_mcp::limits::Limits;
 use malomo_mcp::mcp::handler::mcp_tool;
 use malomo_mcp::sandbox::{self, SandboxConfig};
 use malomo_mcp::serve::{self, ServeOptions, Upstream};
+use malomo_mcp::store::EventRetention;
 
 #[derive(Parser)]
 #[command(
@@ -95,7 +97,9 @@ struct ServeArgs {
     /// Seconds between sweeps of expired servers (one node at a time).
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     sweep_every: u64,
-    /// Public base URL used in MCP URLs (default: http://LISTEN).
+    /// Public base URL used in MCP URLs and in event inbox URLs, the ones
+    /// Malomo delivers webhooks to (default: http://LISTEN, which the
+    /// embedded sandbox reaches on loopback).
     #[arg(long)]
     public_url: Option<String>,
     /// Extra Host names to accept (DNS-rebinding protection allows loopback
@@ -114,7 +118,59 @@ struct ServeArgs {
     #[command(flatten)]
     limits: LimitFlags,
     #[command(flatten)]
+    inbox: InboxFlags,
+    #[command(flatten)]
     sandbox: SandboxFlags,
+}
+
+/// The event inbox (`POST /hooks/{token}`) and how long events are kept.
+#[derive(Args)]
+struct InboxFlags {
+    /// Largest webhook delivery accepted, in bytes; larger ones get 413.
+    #[arg(long, default_value_t = InboxOptions::default().max_body)]
+    inbox_max_body: usize,
+    /// Deliveries an inbox may receive at once before it is answered 429.
+    #[arg(long, default_value_t = InboxOptions::default().rate_burst)]
+    inbox_rate_burst: u32,
+    /// Deliveries per second an inbox's rate limit refills.
+    #[arg(long, default_value_t = InboxOptions::default().rate_per_sec)]
+    inbox_rate_per_sec: f64,
+    /// Events kept per integrated account; older ones beyond it are swept.
+    #[arg(long, default_value_t = InboxOptions::default().retention.max_per_account)]
+    event_max_count: usize,
+    /// Days an event is kept.
+    #[arg(long, default_value_t = InboxOptions::default().retention.max_age.as_secs_f64() / 86_400.0)]
+    event_max_age_days: f64,
+}
+
+impl InboxFlags {
+    fn options(&self) -> anyhow::Result<InboxOptions> {
+        if !(self.inbox_rate_per_sec.is_finite() && self.inbox_rate_per_sec > 0.0) {
+            anyhow::bail!(
+                "--inbox-rate-per-sec must be a positive number, got {}",
+                self.inbox_rate_per_sec
+            );
+        }
+        let max_age = seconds("event-max-age-days", self.event_max_age_days * 86_400.0)
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "--event-max-age-days must be a positive number of days, got {}",
+                    self.event_max_age_days
+                )
+            })?;
+        Ok(InboxOptions {
+            max_body: at_least_one("inbox-max-body", self.inbox_max_body)?,
+            rate_burst: u32::try_from(at_least_one(
+                "inbox-rate-burst",
+                self.inbox_rate_burst as usize,
+            )?)?,
+            rate_per_sec: self.inbox_rate_per_sec,
+            retention: EventRetention {
+                max_per_account: at_least_one("event-max-count", self.event_max_count)?,
+                max_age,
+            },
+        })
+    }
 }
 
 /// What one client may hold at once and how long it may keep the server
@@ -283,6 +339,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 limits: args.limits.limits()?,
                 node_name: args.node_name,
                 sweep_every: Duration::from_secs(args.sweep_every),
+                inbox: args.inbox.options()?,
             })
             .await?;
             println!(

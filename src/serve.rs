@@ -10,6 +10,8 @@ use tokio_util::sync::CancellationToken;
 use crate::access::ToolFilter;
 use crate::catalog::INTEGRATION;
 use crate::console::{Console, ConsoleOptions, SessionLimits};
+use crate::events::EventHub;
+use crate::inbox::{self, InboxOptions};
 use crate::limits::Limits;
 use crate::mcp::http::{self, HttpOptions};
 use crate::mcp::{McpHandler, Scope, Shared};
@@ -77,7 +79,9 @@ pub async fn start_upstream(upstream: Upstream) -> anyhow::Result<StartedUpstrea
 pub struct ServeOptions {
     pub listen: SocketAddr,
     pub db: PathBuf,
-    /// Public base URL for printed MCP URLs; defaults to `http://{listen}`.
+    /// Public base URL for printed MCP URLs and inbox URLs (the ones
+    /// Malomo's webhooks deliver to); defaults to `http://{listen}`, which
+    /// the embedded sandbox reaches on loopback.
     pub public_url: Option<String>,
     /// Extra `Host` names accepted besides loopback and the public URL's.
     pub allowed_hosts: Vec<String>,
@@ -91,8 +95,10 @@ pub struct ServeOptions {
     /// This node's name among the nodes sharing a PostgreSQL database (its
     /// printed server is `default@NAME`); default `HOSTNAME:PORT`.
     pub node_name: Option<String>,
-    /// How often expired servers are swept.
+    /// How often expired servers and old events are swept.
     pub sweep_every: Duration,
+    /// The event inbox's caps and the events' retention.
+    pub inbox: InboxOptions,
 }
 
 /// A running HTTP server.
@@ -105,6 +111,8 @@ pub struct RunningServer {
     pub console: Console,
     pub store: Store,
     pub account_id: String,
+    /// The node's feed of stored events (the same as `Shared::events()`).
+    pub events: EventHub,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     _sandbox: Option<SandboxHandle>,
@@ -211,6 +219,9 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         )
         .map_err(|e| anyhow::anyhow!("could not provision the default MCP server: {e}"))?;
     let mcp_url = format!("{}/mcp/{}", http_options.public_url, created.token);
+    shared.set_public_url(&http_options.public_url);
+    let events = shared.events().clone();
+    store.forward_remote_events(events.clone());
 
     let shutdown = CancellationToken::new();
     let console = Console::new(
@@ -222,9 +233,14 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         },
     )?;
     let console_link = console.sign_in_link();
-    let app =
-        http::app(shared, store.clone(), http_options, shutdown.clone()).merge(console.router());
-    let sweeper = crate::store::spawn_sweeper(store.clone(), options.sweep_every);
+    let app = http::app(shared, store.clone(), http_options, shutdown.clone())
+        .merge(console.router())
+        .merge(inbox::router(store.clone(), events.clone(), &options.inbox));
+    let sweeper = crate::store::spawn_sweeper(
+        store.clone(),
+        options.sweep_every,
+        options.inbox.retention,
+    );
     let stop = shutdown.clone();
     let limits = options.limits.clone();
     let task = tokio::spawn(async move {
@@ -239,6 +255,7 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         console,
         store,
         account_id,
+        events,
         shutdown,
         task,
         _sandbox: started.sandbox,

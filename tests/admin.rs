@@ -668,7 +668,11 @@ async fn expired_servers_stop_resolving_within_a_second_and_are_swept() {
     }
     assert!(h.store.resolve_token(&token).unwrap().is_none());
 
-    let sweeper = spawn_sweeper(h.store.clone(), Duration::from_millis(50));
+    let sweeper = spawn_sweeper(
+        h.store.clone(),
+        Duration::from_millis(50),
+        Default::default(),
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     sweeper.abort();
     let (_, list) = h

@@ -238,6 +238,7 @@ async fn restart_keeps_provisioned_servers_working() {
             limits: Default::default(),
             node_name: None,
             sweep_every: Duration::from_secs(15),
+            inbox: Default::default(),
         })
         .await
         .expect("server starts")

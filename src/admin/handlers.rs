@@ -15,8 +15,8 @@ use super::error::ApiError;
 use super::{AdminState, mcp_url};
 use crate::access::ToolFilter;
 use crate::store::{
-    AccountInfo, ClientTokenInfo, CreatedClientToken, CreatedServer, NewServer, ServerInfo, Store,
-    StoreError,
+    AccountInfo, ClientTokenInfo, CreatedClientToken, CreatedInbox, CreatedServer, NewServer,
+    ServerInfo, Store, StoreError,
 };
 
 /// Runs a store call on the blocking pool.
@@ -85,6 +85,16 @@ pub fn created_server_json(created: &CreatedServer, public_url: &str) -> Value {
         answer["client_token_id"] = json!(client.info.id);
     }
     answer
+}
+
+/// A new or rotated inbox: the only answer that ever shows its URL (which
+/// holds the token). The signing secret is never shown: the runtime fills
+/// it into the webhooks it creates.
+pub fn created_inbox_json(created: &CreatedInbox, public_url: &str) -> Value {
+    json!({
+        "url": crate::events::inbox_url(public_url, &created.token),
+        "created_at": rfc3339(created.info.created_at),
+    })
 }
 
 pub async fn create_account(
@@ -239,4 +249,15 @@ pub async fn delete_client_token(
     } else {
         Err(ApiError::not_found("client token"))
     }
+}
+
+/// `POST /admin/integrated-accounts/{id}/inbox`: creates the account's
+/// event inbox, or rotates it (the old URL answers 404 from now on).
+pub async fn rotate_inbox(
+    State(state): State<AdminState>,
+    Path(account_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let created = blocking(&state.store, move |s| s.rotate_inbox(&account_id)).await?;
+    let answer = created_inbox_json(&created, &state.public_url);
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }

@@ -50,6 +50,10 @@ pub fn router(state: AdminState) -> Router {
             get(handlers::list_servers).post(handlers::create_server),
         )
         .route(
+            "/admin/integrated-accounts/{id}/inbox",
+            axum::routing::post(handlers::rotate_inbox),
+        )
+        .route(
             "/admin/mcp/{id}",
             delete(handlers::delete_server).get(handlers::get_server),
         )

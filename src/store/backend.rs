@@ -60,6 +60,49 @@ pub struct ResolvedRow {
     pub answer_budget: Option<i64>,
 }
 
+/// An account's event inbox as stored: the token's hash (for lookups) and
+/// the token and signing secret sealed under the master key.
+#[derive(Clone)]
+pub struct InboxRow {
+    pub account_id: String,
+    pub token_hash: [u8; 32],
+    pub token_sealed: Vec<u8>,
+    pub secret_sealed: Vec<u8>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A received event as stored.
+#[derive(Clone, Debug)]
+pub struct EventRow {
+    /// Set by the backend; ignored on insert.
+    pub seq: i64,
+    pub account_id: String,
+    pub topic: String,
+    /// Unix milliseconds.
+    pub received_at: i64,
+    pub dedup_key: String,
+    pub order_id: Option<String>,
+    pub order_number: Option<String>,
+    pub customer_email: Option<String>,
+    pub tracking_code: Option<String>,
+    pub status: Option<String>,
+    pub payload: String,
+}
+
+/// Which events to list (already validated), newest first.
+#[derive(Clone, Debug)]
+pub struct EventFilter {
+    pub account_id: String,
+    pub topic: Option<String>,
+    pub order_id: Option<String>,
+    pub tracking_code: Option<String>,
+    /// Unix milliseconds, inclusive.
+    pub since: Option<i64>,
+    pub before_seq: Option<i64>,
+    pub limit: i64,
+}
+
 /// Errors a backend reports in terms the layers above understand.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -140,4 +183,26 @@ pub trait Backend: Send + Sync {
 
     fn insert_admin_token(&self, token_hash: &[u8; 32], created_at: i64) -> BackendResult<()>;
     fn admin_token_exists(&self, token_hash: &[u8; 32]) -> BackendResult<bool>;
+
+    /// Creates or replaces the account's inbox (the old token stops
+    /// working). Fails with `Missing("integrated account")` when the account
+    /// is gone.
+    fn put_inbox(&self, row: &InboxRow) -> BackendResult<()>;
+    fn get_inbox(&self, account_id: &str) -> BackendResult<Option<InboxRow>>;
+    /// The inbox whose token has this hash.
+    fn find_inbox(&self, token_hash: &[u8; 32]) -> BackendResult<Option<InboxRow>>;
+    /// Stores an event durably (committed and synced before it returns) and
+    /// returns its `seq`, or `None` when the account already has an event
+    /// with this `dedup_key`. A backend shared by several nodes also
+    /// announces it to the others (see [`Backend::forward_events`]). Fails
+    /// with `Missing("integrated account")` when the account is gone.
+    fn insert_event(&self, row: &EventRow) -> BackendResult<Option<i64>>;
+    fn list_events(&self, filter: &EventFilter) -> BackendResult<Vec<EventRow>>;
+    /// Deletes events received before `received_before` (Unix ms) and, per
+    /// account, all but the newest `keep`; returns how many. Shared
+    /// backends let one node at a time sweep.
+    fn delete_old_events(&self, received_before: i64, keep: i64) -> BackendResult<usize>;
+    /// Publishes on `hub` the events that other nodes store (shared
+    /// backends only; a node publishes its own after it stored them).
+    fn forward_events(&self, _hub: crate::events::EventHub) {}
 }

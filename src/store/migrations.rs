@@ -36,6 +36,7 @@ pub const SQLITE: &[Migration] = &[
     migration!("sqlite", 1, "0001_initial"),
     migration!("sqlite", 2, "0002_client_tokens"),
     migration!("sqlite", 3, "0003_answer_budget"),
+    migration!("sqlite", 4, "0004_event_inbox"),
 ];
 
 /// PostgreSQL migrations (same versions as SQLite, same meaning).
@@ -43,6 +44,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!("postgres", 1, "0001_initial"),
     migration!("postgres", 2, "0002_client_tokens"),
     migration!("postgres", 3, "0003_answer_budget"),
+    migration!("postgres", 4, "0004_event_inbox"),
 ];
 
 /// The latest version of `list`.

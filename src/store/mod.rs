@@ -9,6 +9,7 @@
 
 mod backend;
 mod crypto;
+mod events;
 mod migrations;
 mod postgres;
 mod sqlite;
@@ -31,6 +32,7 @@ use crate::catalog::{self, ToolDef};
 
 pub use backend::{AccountRow, Backend, BackendError, ClientTokenRow, ResolvedRow, ServerRow};
 pub use crypto::{MASTER_KEY_ENV, key_file_path, mask_key};
+pub use events::{CreatedInbox, EventOutcome, EventRetention, InboxInfo, ResolvedInbox};
 pub use postgres::{PostgresBackend, is_postgres_url, redact_url};
 pub use sqlite::SqliteBackend;
 pub use sweeper::spawn_sweeper;

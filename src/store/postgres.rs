@@ -25,8 +25,10 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Row, Statement};
 
 use super::backend::{
-    AccountRow, Backend, BackendError, BackendResult, ClientTokenRow, ResolvedRow, ServerRow,
+    AccountRow, Backend, BackendError, BackendResult, ClientTokenRow, EventFilter, EventRow,
+    InboxRow, ResolvedRow, ServerRow,
 };
+use crate::events::{EventHub, EventNotice};
 use super::migrations;
 
 /// Connections per node; each serves one call at a time.
@@ -36,6 +38,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the LISTEN connection proves it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 const CHANNEL: &str = "malomo_mcp_changes";
+/// Where each stored event is announced to every node (see
+/// [`Backend::forward_events`]); the payload is an [`EventAnnouncement`].
+const EVENTS_CHANNEL: &str = "malomo_mcp_events";
 /// `pg_advisory_xact_lock` keys: schema migrations and the expiry sweep.
 const MIGRATION_LOCK: i64 = 0x6d61_6c6f_6d6f_0001;
 pub(crate) const SWEEP_LOCK: i64 = 0x6d61_6c6f_6d6f_0002;
@@ -103,6 +108,39 @@ impl Live {
 struct ChangeFeed {
     counter: AtomicI64,
     listening: AtomicBool,
+    /// Where events stored by other nodes are published.
+    hub: std::sync::OnceLock<EventHub>,
+    /// This process's name in event announcements, to skip its own.
+    node: String,
+}
+
+/// The payload of a `malomo_mcp_events` notification.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EventAnnouncement {
+    node: String,
+    account_id: String,
+    topic: String,
+    seq: i64,
+}
+
+impl ChangeFeed {
+    /// Publishes another node's stored event on this node's hub.
+    fn announce(&self, payload: &str) {
+        let Some(hub) = self.hub.get() else {
+            return;
+        };
+        match serde_json::from_str::<EventAnnouncement>(payload) {
+            Ok(a) if a.node != self.node => {
+                hub.publish(EventNotice {
+                    account_id: a.account_id,
+                    topic: a.topic,
+                    seq: a.seq,
+                });
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "unreadable event announcement"),
+        }
+    }
 }
 
 struct Shared {
@@ -184,7 +222,10 @@ impl PostgresBackend {
                 config,
                 slots: (0..POOL_SIZE).map(|_| Arc::default()).collect(),
                 next: AtomicUsize::new(0),
-                feed: ChangeFeed::default(),
+                feed: ChangeFeed {
+                    node: uuid::Uuid::new_v4().to_string(),
+                    ..ChangeFeed::default()
+                },
             }),
             runtime: Some(runtime),
         };
@@ -312,6 +353,10 @@ async fn listen_once(config: &Config, feed: &ChangeFeed) -> anyhow::Result<()> {
         }));
         while let Some(message) = futures::StreamExt::next(&mut messages).await {
             match message {
+                // Stored events change nothing a cached lookup depends on.
+                Ok(AsyncMessage::Notification(n)) if n.channel() == EVENTS_CHANNEL => {
+                    feed.announce(n.payload());
+                }
                 Ok(AsyncMessage::Notification(_)) => {
                     counter.fetch_add(1, Ordering::SeqCst);
                 }
@@ -325,7 +370,9 @@ async fn listen_once(config: &Config, feed: &ChangeFeed) -> anyhow::Result<()> {
         let _ = closed_tx.send(());
     };
     let watch = async {
-        client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {EVENTS_CHANNEL}"))
+            .await?;
         // Anything committed before LISTEN took effect is covered by this.
         feed.counter.fetch_add(1, Ordering::SeqCst);
         feed.listening.store(true, Ordering::SeqCst);
@@ -420,6 +467,42 @@ macro_rules! select_servers {
 
 const INSERT_CLIENT_TOKEN: &str = "INSERT INTO mcp_client_tokens \
      (id, server_id, token_hash, created_at) VALUES ($1, $2, $3, $4)";
+
+macro_rules! select_inboxes {
+    ($rest:literal) => {
+        concat!(
+            "SELECT account_id, token_hash, token_sealed, secret_sealed, created_at \
+             FROM event_inboxes ",
+            $rest
+        )
+    };
+}
+
+fn inbox_row(r: &Row) -> BackendResult<InboxRow> {
+    Ok(InboxRow {
+        account_id: r.try_get(0)?,
+        token_hash: hash_bytes(r, 1)?,
+        token_sealed: r.try_get(2)?,
+        secret_sealed: r.try_get(3)?,
+        created_at: r.try_get(4)?,
+    })
+}
+
+fn event_row(r: &Row) -> BackendResult<EventRow> {
+    Ok(EventRow {
+        seq: r.try_get(0)?,
+        account_id: r.try_get(1)?,
+        topic: r.try_get(2)?,
+        received_at: r.try_get(3)?,
+        dedup_key: r.try_get(4)?,
+        order_id: r.try_get(5)?,
+        order_number: r.try_get(6)?,
+        customer_email: r.try_get(7)?,
+        tracking_code: r.try_get(8)?,
+        status: r.try_get(9)?,
+        payload: r.try_get(10)?,
+    })
+}
 
 fn u(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
@@ -791,5 +874,161 @@ impl Backend for PostgresBackend {
                 .await?;
             Ok(!rows.is_empty())
         })
+    }
+
+    fn put_inbox(&self, row: &InboxRow) -> BackendResult<()> {
+        let row = row.clone();
+        self.run(move |mut slot| async move {
+            live(&mut slot)?
+                .execute(
+                    "INSERT INTO event_inboxes \
+                     (account_id, token_hash, token_sealed, secret_sealed, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (account_id) DO UPDATE SET token_hash = excluded.token_hash, \
+                     token_sealed = excluded.token_sealed, \
+                     secret_sealed = excluded.secret_sealed, created_at = excluded.created_at",
+                    &[
+                        &row.account_id,
+                        &&row.token_hash[..],
+                        &row.token_sealed,
+                        &row.secret_sealed,
+                        &row.created_at,
+                    ],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn get_inbox(&self, account_id: &str) -> BackendResult<Option<InboxRow>> {
+        let account_id = account_id.to_owned();
+        self.run(move |mut slot| async move {
+            let rows = live(&mut slot)?
+                .query(select_inboxes!("WHERE account_id = $1"), &[&account_id])
+                .await?;
+            rows.first().map(inbox_row).transpose()
+        })
+    }
+
+    fn find_inbox(&self, token_hash: &[u8; 32]) -> BackendResult<Option<InboxRow>> {
+        let hash = token_hash.to_vec();
+        self.run(move |mut slot| async move {
+            let rows = live(&mut slot)?
+                .query(select_inboxes!("WHERE token_hash = $1"), &[&hash])
+                .await?;
+            rows.first().map(inbox_row).transpose()
+        })
+    }
+
+    /// Inserts and announces in one transaction: the NOTIFY goes out with
+    /// the commit, never for an event that was rolled back.
+    fn insert_event(&self, e: &EventRow) -> BackendResult<Option<i64>> {
+        let e = e.clone();
+        let node = self.shared.feed.node.clone();
+        self.run(move |mut slot| async move {
+            let live = live(&mut slot)?;
+            let insert = live
+                .prepared(
+                    "INSERT INTO events (account_id, topic, received_at, dedup_key, order_id, \
+                     order_number, customer_email, tracking_code, status, payload) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (account_id, dedup_key) DO NOTHING RETURNING seq",
+                )
+                .await?;
+            let tx = live.client.transaction().await?;
+            let rows = tx
+                .query(
+                    &insert,
+                    &[
+                        &e.account_id,
+                        &e.topic,
+                        &e.received_at,
+                        &e.dedup_key,
+                        &e.order_id,
+                        &e.order_number,
+                        &e.customer_email,
+                        &e.tracking_code,
+                        &e.status,
+                        &e.payload,
+                    ],
+                )
+                .await?;
+            let Some(row) = rows.first() else {
+                return Ok(None);
+            };
+            let seq: i64 = row.try_get(0)?;
+            let announcement = serde_json::to_string(&EventAnnouncement {
+                node,
+                account_id: e.account_id,
+                topic: e.topic,
+                seq,
+            })
+            .map_err(anyhow::Error::from)?;
+            tx.execute(
+                "SELECT pg_notify($1, $2)",
+                &[&EVENTS_CHANNEL, &announcement],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(Some(seq))
+        })
+    }
+
+    fn list_events(&self, f: &EventFilter) -> BackendResult<Vec<EventRow>> {
+        let f = f.clone();
+        self.run(move |mut slot| async move {
+            let rows = live(&mut slot)?
+                .query(
+                    "SELECT seq, account_id, topic, received_at, dedup_key, order_id, \
+                     order_number, customer_email, tracking_code, status, payload FROM events \
+                     WHERE account_id = $1 AND ($2::text IS NULL OR topic = $2) \
+                     AND ($3::text IS NULL OR order_id = $3) \
+                     AND ($4::text IS NULL OR tracking_code = $4) \
+                     AND ($5::bigint IS NULL OR received_at >= $5) \
+                     AND ($6::bigint IS NULL OR seq < $6) \
+                     ORDER BY seq DESC LIMIT $7",
+                    &[
+                        &f.account_id,
+                        &f.topic,
+                        &f.order_id,
+                        &f.tracking_code,
+                        &f.since,
+                        &f.before_seq,
+                        &f.limit,
+                    ],
+                )
+                .await?;
+            rows.iter().map(event_row).collect()
+        })
+    }
+
+    /// Under the sweep's advisory lock, like expired servers: one node at a
+    /// time.
+    fn delete_old_events(&self, received_before: i64, keep: i64) -> BackendResult<usize> {
+        self.run(move |mut slot| async move {
+            let tx = live(&mut slot)?.client.transaction().await?;
+            let locked: bool = tx
+                .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&SWEEP_LOCK])
+                .await?
+                .try_get(0)?;
+            if !locked {
+                return Ok(0);
+            }
+            let n = tx
+                .execute(
+                    "DELETE FROM events WHERE received_at < $1 \
+                     OR seq IN (SELECT seq FROM (SELECT seq, row_number() OVER \
+                     (PARTITION BY account_id ORDER BY seq DESC) AS newer FROM events) AS ranked \
+                     WHERE newer > $2)",
+                    &[&received_before, &keep],
+                )
+                .await?;
+            tx.commit().await?;
+            Ok(u(n))
+        })
+    }
+
+    fn forward_events(&self, hub: EventHub) {
+        let _ = self.shared.feed.hub.set(hub);
     }
 }

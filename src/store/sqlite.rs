@@ -10,7 +10,8 @@ use anyhow::Context;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::backend::{
-    AccountRow, Backend, BackendError, BackendResult, ClientTokenRow, ResolvedRow, ServerRow,
+    AccountRow, Backend, BackendError, BackendResult, ClientTokenRow, EventFilter, EventRow,
+    InboxRow, ResolvedRow, ServerRow,
 };
 use super::migrations::{self, Migration};
 
@@ -23,6 +24,11 @@ pub struct SqliteBackend {
     /// A connection that never writes: its `PRAGMA data_version` changes
     /// whenever any other connection, of any process, commits.
     watcher: Mutex<Option<Connection>>,
+    /// The connection that stores received events, with `synchronous =
+    /// FULL`: an event is acknowledged to Malomo only once it is on disk, so
+    /// that not even a power cut loses it (the other writes keep NORMAL,
+    /// which a crash of the process alone never loses under WAL).
+    durable: Mutex<Option<Connection>>,
 }
 
 impl SqliteBackend {
@@ -32,6 +38,7 @@ impl SqliteBackend {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
             watcher: Mutex::new(None),
+            durable: Mutex::new(None),
         };
         create_private(path)?;
         let mut conn = backend.connect()?;
@@ -158,6 +165,34 @@ fn classify(e: rusqlite::Error) -> BackendError {
         }
     }
     BackendError::Other(e.into())
+}
+
+const INBOX_COLUMNS: &str = "account_id, token_hash, token_sealed, secret_sealed, created_at";
+
+fn inbox_row(r: &Row<'_>) -> rusqlite::Result<InboxRow> {
+    Ok(InboxRow {
+        account_id: r.get(0)?,
+        token_hash: r.get(1)?,
+        token_sealed: r.get(2)?,
+        secret_sealed: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        seq: r.get(0)?,
+        account_id: r.get(1)?,
+        topic: r.get(2)?,
+        received_at: r.get(3)?,
+        dedup_key: r.get(4)?,
+        order_id: r.get(5)?,
+        order_number: r.get(6)?,
+        customer_email: r.get(7)?,
+        tracking_code: r.get(8)?,
+        status: r.get(9)?,
+        payload: r.get(10)?,
+    })
 }
 
 fn insert_client_token(c: &Connection, t: &ClientTokenRow) -> rusqlite::Result<()> {
@@ -505,4 +540,125 @@ impl Backend for SqliteBackend {
                 .map(|r| r.is_some())
         })
     }
+
+    fn put_inbox(&self, row: &InboxRow) -> BackendResult<()> {
+        self.with_conn(|c| {
+            c.prepare_cached(
+                "INSERT INTO event_inboxes \
+                 (account_id, token_hash, token_sealed, secret_sealed, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (account_id) DO UPDATE SET token_hash = excluded.token_hash, \
+                 token_sealed = excluded.token_sealed, secret_sealed = excluded.secret_sealed, \
+                 created_at = excluded.created_at",
+            )?
+            .execute(params![
+                row.account_id,
+                &row.token_hash[..],
+                row.token_sealed,
+                row.secret_sealed,
+                row.created_at
+            ])
+            .map(drop)
+        })
+    }
+
+    fn get_inbox(&self, account_id: &str) -> BackendResult<Option<InboxRow>> {
+        self.with_conn(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {INBOX_COLUMNS} FROM event_inboxes WHERE account_id = ?1"
+            ))?
+            .query_row(params![account_id], inbox_row)
+            .optional()
+        })
+    }
+
+    fn find_inbox(&self, token_hash: &[u8; 32]) -> BackendResult<Option<InboxRow>> {
+        self.with_conn(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {INBOX_COLUMNS} FROM event_inboxes WHERE token_hash = ?1"
+            ))?
+            .query_row(params![&token_hash[..]], inbox_row)
+            .optional()
+        })
+    }
+
+    fn insert_event(&self, e: &EventRow) -> BackendResult<Option<i64>> {
+        let mut guard = self
+            .durable
+            .lock()
+            .map_err(|_| BackendError::Other(anyhow::anyhow!("event writer poisoned")))?;
+        if guard.is_none() {
+            let conn = self.connect()?;
+            conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(classify)?;
+            *guard = Some(conn);
+        }
+        let Some(conn) = guard.as_ref() else {
+            return Err(BackendError::Other(anyhow::anyhow!("no event writer")));
+        };
+        conn.prepare_cached(
+            "INSERT INTO events (account_id, topic, received_at, dedup_key, order_id, \
+             order_number, customer_email, tracking_code, status, payload) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT (account_id, dedup_key) DO NOTHING RETURNING seq",
+        )
+        .and_then(|mut st| {
+            st.query_row(
+                params![
+                    e.account_id,
+                    e.topic,
+                    e.received_at,
+                    e.dedup_key,
+                    e.order_id,
+                    e.order_number,
+                    e.customer_email,
+                    e.tracking_code,
+                    e.status,
+                    e.payload
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .map_err(classify)
+    }
+
+    fn list_events(&self, f: &EventFilter) -> BackendResult<Vec<EventRow>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, account_id, topic, received_at, dedup_key, order_id, order_number, \
+                 customer_email, tracking_code, status, payload FROM events \
+                 WHERE account_id = ?1 AND (?2 IS NULL OR topic = ?2) \
+                 AND (?3 IS NULL OR order_id = ?3) AND (?4 IS NULL OR tracking_code = ?4) \
+                 AND (?5 IS NULL OR received_at >= ?5) AND (?6 IS NULL OR seq < ?6) \
+                 ORDER BY seq DESC LIMIT ?7",
+            )?;
+            stmt.query_map(
+                params![
+                    f.account_id,
+                    f.topic,
+                    f.order_id,
+                    f.tracking_code,
+                    f.since,
+                    f.before_seq,
+                    f.limit
+                ],
+                event_row,
+            )?
+            .collect()
+        })
+    }
+
+    fn delete_old_events(&self, received_before: i64, keep: i64) -> BackendResult<usize> {
+        self.with_conn(|c| {
+            c.prepare_cached(DELETE_OLD_EVENTS)?
+                .execute(params![received_before, keep])
+        })
+    }
 }
+
+/// Events past their age, and each account's beyond its newest `keep`.
+const DELETE_OLD_EVENTS: &str = "DELETE FROM events WHERE received_at < ?1 \
+     OR seq IN (SELECT seq FROM (SELECT seq, row_number() OVER \
+     (PARTITION BY account_id ORDER BY seq DESC) AS newer FROM events) AS ranked \
+     WHERE newer > ?2)";

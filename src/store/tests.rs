@@ -589,3 +589,5 @@ fn the_database_and_its_wal_and_shm_files_are_private() {
     let store = db.open();
     assert_eq!(store.list_servers(None).unwrap().len(), 1);
 }
+
+mod inbox;

@@ -69,6 +69,7 @@ pub async fn start_server_limited(
         limits,
         node_name: None,
         sweep_every: Duration::from_secs(15),
+        inbox: Default::default(),
     })
     .await
     .expect("server starts");
