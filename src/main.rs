@@ -151,8 +151,8 @@ impl InboxFlags {
                 self.inbox_rate_per_sec
             );
         }
-        let max_age = seconds("event-max-age-days", self.event_max_age_days * 86_400.0)
-            .map_err(|_| {
+        let max_age =
+            seconds("event-max-age-days", self.event_max_age_days * 86_400.0).map_err(|_| {
                 anyhow::anyhow!(
                     "--event-max-age-days must be a positive number of days, got {}",
                     self.event_max_age_days

@@ -236,11 +236,8 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
     let app = http::app(shared, store.clone(), http_options, shutdown.clone())
         .merge(console.router())
         .merge(inbox::router(store.clone(), events.clone(), &options.inbox));
-    let sweeper = crate::store::spawn_sweeper(
-        store.clone(),
-        options.sweep_every,
-        options.inbox.retention,
-    );
+    let sweeper =
+        crate::store::spawn_sweeper(store.clone(), options.sweep_every, options.inbox.retention);
     let stop = shutdown.clone();
     let limits = options.limits.clone();
     let task = tokio::spawn(async move {

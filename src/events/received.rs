@@ -197,7 +197,10 @@ mod tests {
     fn the_topic_comes_from_the_header_else_the_payload() {
         let body = br#"{"id":"x","topic":"return.created","data":{"status":"open"}}"#;
         let e = ReceivedEvent::from_delivery(None, None, body).unwrap();
-        assert_eq!((e.topic.as_str(), e.dedup_key.as_str()), ("return.created", "-/id:x"));
+        assert_eq!(
+            (e.topic.as_str(), e.dedup_key.as_str()),
+            ("return.created", "-/id:x")
+        );
         assert_eq!(e.status.as_deref(), Some("open"));
         assert_eq!(
             ReceivedEvent::from_delivery(None, None, b"{}"),

@@ -196,7 +196,10 @@ async fn deliver_inner(
     )
     .map_err(|e| answer(StatusCode::BAD_REQUEST, "bad_payload", &e.to_string()))?;
     let (account_id, topic) = (inbox.account_id.clone(), event.topic.clone());
-    let outcome = blocking(&state.store, move |s| s.store_event(&inbox.account_id, &event)).await?;
+    let outcome = blocking(&state.store, move |s| {
+        s.store_event(&inbox.account_id, &event)
+    })
+    .await?;
     Ok(match outcome {
         EventOutcome::Stored(seq) => {
             state.hub.publish(EventNotice {

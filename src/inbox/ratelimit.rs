@@ -59,7 +59,9 @@ impl RateLimiter {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.per_sec))
+            Err(Duration::from_secs_f64(
+                (1.0 - bucket.tokens) / self.per_sec,
+            ))
         }
     }
 }
@@ -77,7 +79,14 @@ mod tests {
         }
         let wait = limiter.take_at("a", t0).unwrap_err();
         assert_eq!(wait, Duration::from_millis(500));
-        assert!(limiter.take_at("b", t0).is_ok(), "another inbox is not limited");
-        assert!(limiter.take_at("a", t0 + Duration::from_millis(500)).is_ok());
+        assert!(
+            limiter.take_at("b", t0).is_ok(),
+            "another inbox is not limited"
+        );
+        assert!(
+            limiter
+                .take_at("a", t0 + Duration::from_millis(500))
+                .is_ok()
+        );
     }
 }

@@ -46,7 +46,11 @@ mod tests {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         assert!(verify("Jefe", b"what do ya want for nothing?", &sig));
-        assert!(verify("Jefe", b"what do ya want for nothing?", &sig.to_lowercase()));
+        assert!(verify(
+            "Jefe",
+            b"what do ya want for nothing?",
+            &sig.to_lowercase()
+        ));
         assert!(!verify("Jefe", b"what do ya want for nothing!", &sig));
         assert!(!verify("jefe", b"what do ya want for nothing?", &sig));
         assert!(!verify("Jefe", b"what do ya want for nothing?", &sig[..62]));

@@ -28,8 +28,8 @@ use super::backend::{
     AccountRow, Backend, BackendError, BackendResult, ClientTokenRow, EventFilter, EventRow,
     InboxRow, ResolvedRow, ServerRow,
 };
-use crate::events::{EventHub, EventNotice};
 use super::migrations;
+use crate::events::{EventHub, EventNotice};
 
 /// Connections per node; each serves one call at a time.
 const POOL_SIZE: usize = 8;
