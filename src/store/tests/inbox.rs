@@ -176,7 +176,7 @@ on_each_backend! {
         let EventOutcome::Stored(from_b) = b.store_event(&acct, &event("shipment.delivered", "y", "o", "c")).unwrap() else {
             panic!("not stored");
         };
-        let mut seen = |rx: &mut tokio::sync::broadcast::Receiver<crate::events::EventNotice>| {
+        let seen = |rx: &mut tokio::sync::broadcast::Receiver<crate::events::EventNotice>| {
             let deadline = std::time::Instant::now() + Duration::from_secs(1);
             loop {
                 match rx.try_recv() {
