@@ -9,13 +9,16 @@
 //! 2. the flood: BENCH_SESSIONS 2025-11-25 sessions (`initialize` +
 //!    `notifications/initialized`) opened from the first URL by
 //!    BENCH_CONNECTIONS clients, while the second server is measured again;
-//! 3. RSS (VmRSS of `serve`) before the flood, with every session open and
-//!    idle (the peak; per-session cost = difference / sessions), and after
-//!    every session has been ended by DELETE: at once, then every 5 s for a
-//!    minute.
+//! 3. RSS (VmRSS of `serve`): before the flood; 1 s after it, every
+//!    session still live (its service running); once every session has been
+//!    idle for longer than serve's `--session-evict-after` and is kept as a
+//!    record (per idle session = difference from before / sessions); the
+//!    peak (VmHWM); and after every session has been ended by DELETE: at
+//!    once, then every 5 s for a minute.
 //!
 //! Settings: BENCH_SESSIONS (default 10000), BENCH_CONNECTIONS (default 16),
-//! BENCH_SECS (default 3).
+//! BENCH_SECS (default 3), BENCH_EVICT_AFTER (seconds, serve's
+//! `--session-evict-after`, default 5).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -36,16 +39,21 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn vm_rss_kib(pid: u32) -> u64 {
+/// A `kB` figure of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`).
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn vm_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
 }
 
 fn mib(kib: u64) -> f64 {
@@ -164,6 +172,7 @@ fn main() -> anyhow::Result<()> {
     let sessions = env_or("BENCH_SESSIONS", 10_000);
     let conns = env_or("BENCH_CONNECTIONS", 16).max(1);
     let secs = env_or("BENCH_SECS", 3);
+    let evict_after = env_or("BENCH_EVICT_AFTER", 5);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let bin = env!("CARGO_BIN_EXE_malomo-mcp");
 
@@ -174,6 +183,7 @@ fn main() -> anyhow::Result<()> {
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(dir.path().join("bench.db"))
         .args(["--max-sessions-per-server", &cap, "--max-sessions", &cap])
+        .args(["--session-evict-after", &evict_after.to_string()])
         .env("MALOMO_MCP_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("MALOMO_MCP_LOG", "warn")
         .env_remove("MALOMO_API_KEY");
@@ -247,7 +257,11 @@ fn main() -> anyhow::Result<()> {
         stop.store(true, Ordering::Relaxed);
         let (loaded, loaded_failures) = during.await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let rss_peak = vm_rss_kib(pid);
+        let rss_live = vm_rss_kib(pid);
+        // Idle past the eviction period, a sweep and the trim after it.
+        tokio::time::sleep(Duration::from_secs(evict_after + 4)).await;
+        let rss_idle = vm_rss_kib(pid);
+        let rss_peak = status_kib(pid, "VmHWM:");
 
         // End every session, then watch RSS for a minute.
         let started = Instant::now();
@@ -275,12 +289,19 @@ fn main() -> anyhow::Result<()> {
             ids.len(),
             ids.len() as f64 / flood_secs
         );
-        let per_session = (rss_peak.saturating_sub(rss_before)) as f64 * 1024.0 / ids.len().max(1) as f64;
+        let per_session = |kib: u64| {
+            kib.saturating_sub(rss_before) as f64 * 1024.0 / ids.len().max(1) as f64 / 1000.0
+        };
         println!(
-            "  VmRSS before {:.1} MiB, with every session open {:.1} MiB ({:.1} KB per idle session)",
+            "  VmRSS before {:.1} MiB; 1 s after the flood, every session live, {:.1} MiB ({:.1} KB per live session); \
+             idle {} s later, every session a record, {:.1} MiB ({:.2} KB per idle session); peak (VmHWM) {:.1} MiB",
             mib(rss_before),
+            mib(rss_live),
+            per_session(rss_live),
+            evict_after + 4,
+            mib(rss_idle),
+            per_session(rss_idle),
             mib(rss_peak),
-            per_session / 1000.0
         );
         let trail: Vec<String> = after
             .iter()

@@ -26,8 +26,13 @@ pub struct Limits {
     pub sessions_per_server: usize,
     /// Live 2025-11-25 sessions in total.
     pub sessions_total: usize,
-    /// A session with no request for this long ends.
+    /// A session with no request in flight and no stream open for this
+    /// long ends.
     pub session_idle_timeout: Duration,
+    /// A session with no request in flight and no stream open for this
+    /// long gives up its in-memory service and is kept as a small record;
+    /// its next request restores it transparently.
+    pub session_evict_after: Duration,
     /// Open SSE streams (Streamable HTTP `GET` streams and legacy
     /// 2024-11-05 streams) per provisioned server.
     pub streams_per_server: usize,
@@ -45,6 +50,7 @@ impl Default for Limits {
             sessions_per_server: 200,
             sessions_total: 5000,
             session_idle_timeout: Duration::from_secs(300),
+            session_evict_after: Duration::from_secs(5),
             streams_per_server: 32,
             streams_total: 512,
         }

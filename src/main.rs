@@ -196,9 +196,14 @@ struct LimitFlags {
     /// Live 2025-11-25 sessions in total.
     #[arg(long, default_value_t = Limits::default().sessions_total)]
     max_sessions: usize,
-    /// Seconds after its last request that a session ends.
+    /// Seconds a session may pass with no request in flight and no stream
+    /// open before it ends.
     #[arg(long, default_value_t = Limits::default().session_idle_timeout.as_secs_f64())]
     session_idle_timeout: f64,
+    /// Seconds an idle session keeps its in-memory service before it is
+    /// kept as a small record instead (restored on its next request).
+    #[arg(long, default_value_t = Limits::default().session_evict_after.as_secs_f64())]
+    session_evict_after: f64,
     /// Open SSE streams per provisioned MCP server.
     #[arg(long, default_value_t = Limits::default().streams_per_server)]
     max_streams_per_server: usize,
@@ -234,6 +239,7 @@ impl LimitFlags {
             )?,
             sessions_total: at_least_one("max-sessions", self.max_sessions)?,
             session_idle_timeout: seconds("session-idle-timeout", self.session_idle_timeout)?,
+            session_evict_after: seconds("session-evict-after", self.session_evict_after)?,
             streams_per_server: at_least_one(
                 "max-streams-per-server",
                 self.max_streams_per_server,

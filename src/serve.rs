@@ -14,6 +14,7 @@ use crate::events::EventHub;
 use crate::inbox::{self, InboxOptions};
 use crate::limits::Limits;
 use crate::mcp::http::{self, HttpOptions};
+use crate::mcp::sessions::OwnedSessions;
 use crate::mcp::{McpHandler, Scope, Shared};
 use crate::runtime::{Account, CursorCodec, Runtime};
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
@@ -113,6 +114,8 @@ pub struct RunningServer {
     pub account_id: String,
     /// The node's feed of stored events (the same as `Shared::events()`).
     pub events: EventHub,
+    /// The 2025-11-25 sessions of the MCP endpoint.
+    pub sessions: Arc<OwnedSessions>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     _sandbox: Option<SandboxHandle>,
@@ -233,9 +236,13 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         },
     )?;
     let console_link = console.sign_in_link();
-    let app = http::app(shared, store.clone(), http_options, shutdown.clone())
-        .merge(console.router())
-        .merge(inbox::router(store.clone(), events.clone(), &options.inbox));
+    let (app, sessions) =
+        http::app_with_sessions(shared, store.clone(), http_options, shutdown.clone());
+    let app = app.merge(console.router()).merge(inbox::router(
+        store.clone(),
+        events.clone(),
+        &options.inbox,
+    ));
     let sweeper =
         crate::store::spawn_sweeper(store.clone(), options.sweep_every, options.inbox.retention);
     let stop = shutdown.clone();
@@ -253,6 +260,7 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         store,
         account_id,
         events,
+        sessions,
         shutdown,
         task,
         _sandbox: started.sandbox,

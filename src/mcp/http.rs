@@ -100,16 +100,31 @@ pub fn app(
     options: HttpOptions,
     shutdown: CancellationToken,
 ) -> Router {
+    app_with_sessions(shared, store, options, shutdown).0
+}
+
+/// Builds the whole HTTP application; also returns its 2025-11-25 sessions
+/// (to register hooks on, and for tests and benches to look into).
+pub fn app_with_sessions(
+    shared: Arc<Shared>,
+    store: Store,
+    options: HttpOptions,
+    shutdown: CancellationToken,
+) -> (Router, Arc<OwnedSessions>) {
     let handler = McpHandler::per_request(shared.clone());
     let for_rmcp = handler.clone();
-    let config = StreamableHttpServerConfig::default()
+    let sessions = Arc::new(OwnedSessions::new(&options.limits));
+    sessions.spawn_sweeper(shutdown.child_token());
+    let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(options.allowed_hosts.clone())
         .with_allowed_origins(options.allowed_origins.clone())
         .with_max_request_body_bytes(MAX_BODY_BYTES)
         .with_json_response(true)
         .with_sse_keep_alive(Some(std::time::Duration::from_secs(15)))
         .with_cancellation_token(shutdown.child_token());
-    let sessions = Arc::new(OwnedSessions::new(&options.limits));
+    // Idle sessions are kept as records, and restored from them on their
+    // next request (see `sessions`).
+    config.session_store = Some(sessions.clone());
     // A fresh handler per session: it refuses a second `initialize`.
     let mcp =
         StreamableHttpService::new(move || Ok(for_rmcp.for_session()), sessions.clone(), config);
@@ -117,7 +132,7 @@ pub fn app(
         handler,
         store: store.clone(),
         mcp,
-        sessions,
+        sessions: sessions.clone(),
         legacy: LegacySessions::new(shutdown),
         options: Arc::new(options.clone()),
     };
@@ -125,7 +140,7 @@ pub fn app(
         store,
         public_url: options.public_url.clone(),
     });
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/mcp", any(mcp_header_entry))
         .route("/mcp/{token}", any(mcp_url_entry))
@@ -142,7 +157,8 @@ pub fn app(
         )
         // Shared, not cloned per request: the rmcp service holds its config.
         .with_state(Arc::new(state))
-        .merge(admin)
+        .merge(admin);
+    (router, sessions)
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -392,3 +392,198 @@ async fn connections_over_the_cap_are_refused_until_one_closes() {
     }
     server.server.shutdown().await;
 }
+
+/// Waits (bounded) until `done` holds.
+async fn eventually(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `tools/call list_all_malomo_orders` for the demo customer inside a
+/// session: the status and the message.
+async fn call_tool(http: &reqwest::Client, url: &str, session: &str) -> (StatusCode, Value) {
+    let answer = post(http, url, Some(session))
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+            "name": "list_all_malomo_orders",
+            "arguments": {"customer_email": malomo_mcp::sandbox::DEMO_EMAIL}}}),
+        )
+        .send()
+        .await
+        .expect("tools/call");
+    let status = answer.status();
+    let text = answer.text().await.expect("body");
+    let message = if status == StatusCode::OK {
+        message(&text)
+    } else {
+        Value::String(text)
+    };
+    (status, message)
+}
+
+fn assert_orders(status: StatusCode, answer: &Value) {
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["id"], 3, "{answer}");
+    assert_ne!(answer["result"]["isError"], true, "{answer}");
+    let items = answer["result"]["structuredContent"]["items"].as_array();
+    assert!(
+        items.is_some_and(|i| !i.is_empty()),
+        "no orders in {answer}"
+    );
+}
+
+async fn delete_session(http: &reqwest::Client, url: &str, session: &str) -> StatusCode {
+    http.delete(url)
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("delete")
+        .status()
+}
+
+fn open_stream(
+    http: &reqwest::Client,
+    url: &str,
+    session: &str,
+) -> impl Future<Output = reqwest::Result<reqwest::Response>> {
+    http.get(url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+}
+
+#[tokio::test]
+async fn an_evicted_idle_session_keeps_its_id_its_server_and_its_place() {
+    let server = start(Limits {
+        sessions_per_server: 2,
+        session_evict_after: Duration::from_millis(200),
+        ..Limits::default()
+    })
+    .await;
+    let sessions = server.server.sessions.clone();
+    let ended = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = ended.clone();
+    sessions.on_session_end(move |id| seen.lock().expect("lock").push(id.to_owned()));
+    let http = http();
+    let a = server.url().to_owned();
+    let b = second_url(&server, "other");
+    let session = open_session(&http, &a).await;
+    eventually("eviction", Duration::from_secs(10), || sessions.live() == 0).await;
+    assert_eq!(sessions.count(), 1, "the record is gone with its service");
+
+    // Still bound to A: at B it does not exist, whatever the method.
+    let (status, text) = list_tools(&http, &b, &session).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+    let stream = open_stream(&http, &b, &session).await.expect("get");
+    assert_eq!(stream.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        delete_session(&http, &b, &session).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(sessions.live(), 0, "a foreign URL restored the session");
+
+    // Still counted: A holds one dormant session, and its cap is 2.
+    let second = open_session(&http, &a).await;
+    let refused = post(&http, &a, None)
+        .json(&initialize(5))
+        .send()
+        .await
+        .expect("initialize");
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // The client's own second `initialize` is the first request after the
+    // eviction: the restore replays the first one, and this one is refused.
+    let again = post(&http, &a, Some(&session))
+        .json(&initialize(9))
+        .send()
+        .await
+        .expect("initialize");
+    assert_eq!(again.status(), StatusCode::OK);
+    let answer = message(&again.text().await.expect("body"));
+    assert_eq!(answer["id"], 9, "{answer}");
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    assert!(sessions.live() >= 1, "the session was not restored");
+
+    // Evicted again, it still answers a tool call with the same id.
+    eventually("eviction", Duration::from_secs(10), || sessions.live() == 0).await;
+    let (status, answer) = call_tool(&http, &a, &session).await;
+    assert_orders(status, &answer);
+
+    // DELETE ends a dormant session for good, and gives its place back.
+    eventually("eviction", Duration::from_secs(10), || sessions.live() == 0).await;
+    assert!(delete_session(&http, &a, &session).await.is_success());
+    assert_eq!(sessions.count(), 1);
+    assert_eq!(*ended.lock().expect("lock"), vec![session.clone()]);
+    let (status, answer) = call_tool(&http, &a, &session).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    let _third = open_session(&http, &a).await;
+    assert!(delete_session(&http, &a, &second).await.is_success());
+    server.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_idle_session_record_expires() {
+    let server = start(Limits {
+        session_evict_after: Duration::from_millis(100),
+        session_idle_timeout: Duration::from_millis(800),
+        ..Limits::default()
+    })
+    .await;
+    let sessions = server.server.sessions.clone();
+    let ended = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = ended.clone();
+    sessions.on_session_end(move |id| seen.lock().expect("lock").push(id.to_owned()));
+    let http = http();
+    let a = server.url().to_owned();
+    let session = open_session(&http, &a).await;
+    eventually("eviction", Duration::from_secs(10), || sessions.live() == 0).await;
+    eventually("expiry", Duration::from_secs(10), || sessions.count() == 0).await;
+    assert_eq!(*ended.lock().expect("lock"), vec![session.clone()]);
+    let (status, text) = list_tools(&http, &a, &session).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+    server.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_session_with_an_open_stream_is_neither_evicted_nor_expired() {
+    let server = start(Limits {
+        session_evict_after: Duration::from_millis(100),
+        session_idle_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    })
+    .await;
+    let sessions = server.server.sessions.clone();
+    let http = http();
+    let a = server.url().to_owned();
+    let session = open_session(&http, &a).await;
+    let mut stream = open_stream(&http, &a, &session).await.expect("get");
+    assert_eq!(stream.status(), StatusCode::OK);
+
+    // Well past both the eviction period and the idle timeout, the stream
+    // is still open (no end of body) and its session still live.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.chunk()).await {
+            Err(_) => break,
+            Ok(Ok(Some(_))) => continue,
+            Ok(end) => panic!("the session's stream ended: {end:?}"),
+        }
+    }
+    assert_eq!(sessions.live(), 1);
+    let (status, text) = list_tools(&http, &a, &session).await;
+    assert_lists_tools(status, &text);
+
+    // Once the stream is closed, the session is evicted, then expires.
+    drop(stream);
+    eventually("eviction", Duration::from_secs(10), || sessions.live() == 0).await;
+    eventually("expiry", Duration::from_secs(10), || sessions.count() == 0).await;
+    server.server.shutdown().await;
+}
