@@ -5,7 +5,8 @@ Usage: console_browser.py BASE_URL ADMIN_TOKEN SIGN_IN_LINK MALOMO_MCP_BIN SCREE
 Walks the flow a person follows (first-run link, sign-in with a wrong and
 a right admin token, add an account, create a server with the keyboard
 only, check the live preview, copy the URL, list its tools with the Python
-MCP SDK, revoke it, sign out), then the CSRF refusals and the XSS strings.
+MCP SDK, revoke it, create and rotate the account's event inbox, sign out),
+then the CSRF refusals and the XSS strings.
 Writes PNG screenshots of the sign-in, account, create and created pages
 at 1280 px and 375 px. Exits non-zero on the first failed check.
 """
@@ -279,6 +280,35 @@ def revoke(server_name, account_url, screenshot=True):
     check(f"MCP server {server_name} revoked." in driver.page_source, "the console says it is revoked")
 
 
+def hook_status(url):
+    request = urllib.request.Request(url, data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def event_inbox(account_url):
+    """Creates the account's event inbox from its page, then rotates it."""
+    driver.get(account_url)
+    testid("inbox-rotate").click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="inbox-url"]')))
+    shot("inbox")
+    url = testid("inbox-url").text.strip()
+    check(url.startswith(BASE + "/hooks/"), "the event inbox URL is shown")
+    check(hook_status(url) == 401, "an unsigned delivery to it is refused as unsigned, not unknown")
+    driver.get(account_url)
+    check("Rotate event inbox URL" in driver.page_source and url not in driver.page_source,
+          "the account page says the inbox exists, without its URL")
+    testid("inbox-rotate").click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="inbox-url"]')))
+    rotated = testid("inbox-url").text.strip()
+    check(rotated != url and hook_status(url) == 404 and hook_status(rotated) == 401,
+          "rotating retires the old inbox URL at once")
+
+
 def csrf_refusals(account_url):
     # A page on another port of this host: same site, other origin. It
     # carries the real form token, so only the Origin check stands between.
@@ -391,6 +421,7 @@ def main():
     revoke("orders-reader", account_url)
     check(mcp_status(url) == 404, "the revoked URL answers 404")
     without_javascript(account_url, expected)
+    event_inbox(account_url)
     csrf_refusals(account_url)
     xss_strings_stay_text(base_url)
     go("/console/tools")

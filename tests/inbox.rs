@@ -467,3 +467,43 @@ async fn nothing_acknowledged_is_lost_when_serve_is_killed_with_sigkill() {
     );
     drop(restarted);
 }
+
+#[test]
+fn the_cli_creates_and_rotates_an_inbox_and_prints_its_url_once() {
+    use malomo_mcp::admin::cli::{DbArgs, ServersCommand, execute_servers};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("cli.db");
+    let store = Store::open(&db).expect("store");
+    let account = store
+        .ensure_account("sandbox", "sk_test_0123456789", "http://127.0.0.1:1")
+        .expect("account");
+    let run = |account: &str| {
+        let mut out = Vec::new();
+        let cmd = ServersCommand::Inbox {
+            db: DbArgs {
+                db: Some(db.clone()),
+            },
+            account: account.to_owned(),
+            public_url: "https://mcp.example.com/".to_owned(),
+        };
+        execute_servers(&store, &cmd, &mut out)
+            .map(|()| serde_json::from_slice::<Value>(&out).expect("JSON on stdout"))
+    };
+    let first = run("sandbox").expect("inbox created");
+    let url = first["url"].as_str().expect("url");
+    let token = url
+        .strip_prefix("https://mcp.example.com/hooks/")
+        .expect("the public URL's inbox");
+    assert_eq!(
+        store
+            .resolve_inbox(token)
+            .expect("store")
+            .map(|i| i.account_id),
+        Some(account.clone())
+    );
+    let second = run(&account).expect("rotated, by id too");
+    assert_ne!(second["url"], first["url"]);
+    assert!(store.resolve_inbox(token).expect("store").is_none());
+    let err = run("nope").expect_err("unknown account");
+    assert!(err.to_string().contains("\"nope\" not found"), "{err}");
+}

@@ -10,7 +10,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::handlers::{
-    account_json, client_token_json, created_client_token_json, created_server_json, server_json,
+    account_json, client_token_json, created_client_token_json, created_inbox_json,
+    created_server_json, server_json,
 };
 use crate::access::ToolFilter;
 use crate::store::{NewServer, Store, StoreError};
@@ -101,6 +102,24 @@ pub enum ServersCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Create an integrated account's event inbox, or rotate it (the old URL
+    /// stops working at once). Prints its URL, shown only now; the signing
+    /// secret is never shown (the server fills it into the webhooks it
+    /// creates).
+    Inbox {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Integrated account id or name (e.g. `sandbox`).
+        #[arg(long)]
+        account: String,
+        /// Public base URL of `malomo-mcp serve`, used to print the inbox URL.
+        #[arg(
+            long,
+            env = "MALOMO_MCP_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        public_url: String,
+    },
     /// Mint, list and revoke the client tokens of a server created with
     /// `--require-client-token`.
     #[command(subcommand, name = "client-tokens")]
@@ -152,6 +171,7 @@ impl ServersCommand {
             | ServersCommand::List { db, .. }
             | ServersCommand::Delete { db, .. }
             | ServersCommand::Accounts { db }
+            | ServersCommand::Inbox { db, .. }
             | ServersCommand::ClientTokens(
                 ClientTokensCommand::Create { db, .. }
                 | ClientTokensCommand::List { db, .. }
@@ -258,6 +278,19 @@ pub fn execute_servers(
                 out,
                 &json!(accounts.iter().map(account_json).collect::<Vec<_>>()),
             )?;
+        }
+        ServersCommand::Inbox {
+            account,
+            public_url,
+            ..
+        } => {
+            let account_id = account_id(store, account)?;
+            let created = store.rotate_inbox(&account_id).map_err(cli_error)?;
+            print(out, &created_inbox_json(&created, public_url))?;
+            eprintln!(
+                "The URL above holds the inbox token; it is not shown again. Any earlier \
+                 inbox URL of this account no longer works."
+            );
         }
         ServersCommand::ClientTokens(cmd) => execute_client_tokens(store, cmd, out)?,
     }
@@ -425,6 +458,7 @@ mod tests {
         for args in [
             &["malomo-mcp", "servers", "list"][..],
             &["malomo-mcp", "servers", "list", "--account", "sandbox"],
+            &["malomo-mcp", "servers", "inbox", "--account", "sandbox"],
             &["malomo-mcp", "servers", "delete", "abc"],
             &["malomo-mcp", "servers", "client-tokens", "create", "srv"],
             &["malomo-mcp", "servers", "client-tokens", "list", "srv"],

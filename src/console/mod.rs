@@ -120,6 +120,11 @@ impl Console {
                 get(pages::new_server_form),
             )
             .route("/console/accounts/{id}/servers", post(pages::create_server))
+            .route("/console/accounts/{id}/inbox", post(pages::rotate_inbox))
+            .route(
+                "/console/accounts/{id}/inbox/created",
+                get(pages::inbox_created),
+            )
             .route("/console/preview", get(pages::preview))
             .route("/console/servers/{id}/created", get(pages::created))
             .route(

@@ -442,6 +442,10 @@ pub async fn account(
     let servers = blocking(&console, move |store| store.list_servers(Some(&id)))
         .await
         .map_err(|e| console.store_failure(e))?;
+    let account_id = account.id.clone();
+    let inbox = blocking(&console, move |store| store.inbox_info(&account_id))
+        .await
+        .map_err(|e| console.store_failure(e))?;
     let now = OffsetDateTime::now_utc();
     let servers: Vec<ServerView> = servers.iter().map(|v| server_view(v, now)).collect();
     Ok(console.page(
@@ -450,6 +454,7 @@ pub async fn account(
         context! {
             account => v(&account_view(&account, servers.len())),
             servers => v(&servers),
+            inbox_created => inbox.map(|i| when(i.created_at)),
             tab => "servers",
             ..console.base(&s)
         },
@@ -897,6 +902,74 @@ pub async fn created(
             url => flash.url.clone(),
             client_token => flash.client_token.clone(),
             snippets => v(&snippets(&flash.url, flash.client_token.as_deref())),
+            ..console.base(&s)
+        },
+    ))
+}
+
+// ---- the event inbox ----
+
+/// The one-time page's key among a session's flashes: server ids are
+/// UUIDs, so this never names a server.
+fn inbox_flash_id(account_id: &str) -> String {
+    format!("inbox:{account_id}")
+}
+
+/// Creates or rotates the account's event inbox, then shows its URL once.
+pub async fn rotate_inbox(
+    State(console): State<Console>,
+    s: SignedIn,
+    Path(id): Path<String>,
+    request: Request,
+) -> PageResult {
+    signed_in_form(&console, &s, request).await?;
+    let account = load_account(&console, id).await?;
+    let account_id = account.id.clone();
+    let created = blocking(&console, move |store| store.rotate_inbox(&account_id))
+        .await
+        .map_err(|e| console.store_failure(e))?;
+    console.inner.sessions.set_created(
+        &s.cookie,
+        CreatedFlash {
+            server_id: inbox_flash_id(&account.id),
+            url: crate::events::inbox_url(&console.inner.public_url, &created.token),
+            client_token: None,
+        },
+    );
+    Ok(see_other(&format!(
+        "/console/accounts/{}/inbox/created",
+        account.id
+    )))
+}
+
+pub async fn inbox_created(
+    State(console): State<Console>,
+    s: SignedIn,
+    Path(id): Path<String>,
+) -> PageResult {
+    let account = load_account(&console, id).await?;
+    let Some(flash) = console
+        .inner
+        .sessions
+        .take_created(&s.cookie, &inbox_flash_id(&account.id))
+    else {
+        return Ok(console.page(
+            StatusCode::OK,
+            "message.html",
+            context! {
+                title => "Shown once",
+                message => "The URL of this event inbox was shown once, when it was created, and cannot be shown again. If it was lost, rotate the inbox: that makes a new URL and retires the old one.",
+                link => format!("/console/accounts/{}", account.id),
+                ..console.base(&s)
+            },
+        ));
+    };
+    Ok(console.page(
+        StatusCode::OK,
+        "inbox.html",
+        context! {
+            account => v(&account_view(&account, 0)),
+            url => flash.url,
             ..console.base(&s)
         },
     ))

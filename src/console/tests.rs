@@ -794,3 +794,53 @@ async fn the_server_form_sets_an_answer_budget_and_names_a_bad_one() {
         .await;
     assert!(account.body.contains("4096 bytes"));
 }
+
+#[tokio::test]
+async fn the_account_page_creates_and_rotates_the_event_inbox_showing_its_url_once() {
+    let h = harness();
+    let (cookie, csrf) = h.sign_in().await;
+    let id = h.account("shop");
+    let page = h
+        .get(&format!("/console/accounts/{id}"), Some(&cookie))
+        .await;
+    assert!(page.body.contains("No event inbox yet"));
+    assert!(page.body.contains("data-testid=\"inbox-rotate\""));
+    let path = format!("/console/accounts/{id}/inbox");
+    let refused = h.post(&path, Some(&cookie), "csrf=wrong").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(h.store.inbox_info(&id).unwrap().is_none(), "nothing made");
+
+    let created = h.post(&path, Some(&cookie), &format!("csrf={csrf}")).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let shown = h.get(created.location(), Some(&cookie)).await;
+    let marker = "data-testid=\"inbox-url\" class=\"break\">";
+    let start = shown.body.find(marker).expect("inbox URL shown") + marker.len();
+    let url = shown.body[start..]
+        .split('<')
+        .next()
+        .unwrap()
+        .replace("&#x2f;", "/");
+    let token = url
+        .strip_prefix("http://127.0.0.1:8080/hooks/")
+        .expect("an inbox URL of the public URL");
+    let delivery = h.store.inbox_delivery(&id).unwrap().expect("inbox");
+    assert_eq!(delivery.token, token);
+    assert!(
+        !shown.body.contains(&delivery.secret),
+        "the secret is never shown"
+    );
+    let again = h.get(created.location(), Some(&cookie)).await;
+    assert!(!again.body.contains(token), "the URL is shown once");
+
+    let page = h
+        .get(&format!("/console/accounts/{id}"), Some(&cookie))
+        .await;
+    assert!(page.body.contains("Rotate event inbox URL"));
+    assert!(!page.body.contains(token));
+    let rotated = h.post(&path, Some(&cookie), &format!("csrf={csrf}")).await;
+    assert_eq!(rotated.status, StatusCode::SEE_OTHER);
+    assert!(
+        h.store.resolve_inbox(token).unwrap().is_none(),
+        "old URL retired"
+    );
+}

@@ -23,6 +23,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("new_server.html", include_str!("templates/new_server.html")),
     ("preview.html", include_str!("templates/preview.html")),
     ("created.html", include_str!("templates/created.html")),
+    ("inbox.html", include_str!("templates/inbox.html")),
     ("confirm.html", include_str!("templates/confirm.html")),
     ("tools.html", include_str!("templates/tools.html")),
     ("message.html", include_str!("templates/message.html")),
