@@ -95,7 +95,11 @@ pub static PROMPTS: &[::malomo_contract::PromptDef] = &[
             ),
             ::malomo_contract::PromptPart::Argument("url"),
             ::malomo_contract::PromptPart::Literal(
-                ".\n\n1. Call `list_all_malomo_webhooks`; follow `next_cursor` (passing it back unchanged) until it is null, so you see every webhook.\n2. If a webhook with topic `shipment.exception` and url \"",
+                ".\n\n1. Call `list_all_malomo_webhooks` with `topic` = \"shipment.exception\" and `url` = \"",
+            ),
+            ::malomo_contract::PromptPart::Argument("url"),
+            ::malomo_contract::PromptPart::Literal(
+                "\" (this server keeps only the webhooks that match both); follow `next_cursor` (passing it back unchanged) until it is null, even past empty pages, so you see every match.\n2. If a webhook with topic `shipment.exception` and url \"",
             ),
             ::malomo_contract::PromptPart::Argument("url"),
             ::malomo_contract::PromptPart::Literal(
@@ -674,6 +678,7 @@ pub static GET_CURRENT_MALOMO_ACCOUNT: ::malomo_contract::ToolDef = ::malomo_con
         default_fields: &[],
         kept: &["id"],
         budget: 16384,
+        matches: &[],
     }),
 };
 /// `get_single_malomo_customer_by_id`: Get a customer
@@ -734,6 +739,7 @@ pub static GET_SINGLE_MALOMO_CUSTOMER_BY_ID: ::malomo_contract::ToolDef = ::malo
         default_fields: &[],
         kept: &["id"],
         budget: 16384,
+        matches: &[],
     }),
 };
 /// `get_single_malomo_order_by_id`: Get an order
@@ -818,6 +824,7 @@ pub static GET_SINGLE_MALOMO_ORDER_BY_ID: ::malomo_contract::ToolDef = ::malomo_
         default_fields: &[],
         kept: &["id"],
         budget: 16384,
+        matches: &[],
     }),
 };
 /// `get_single_malomo_orders_by_alternate_id_by_id`: Find an order by alternate id
@@ -899,6 +906,7 @@ pub static GET_SINGLE_MALOMO_ORDERS_BY_ALTERNATE_ID_BY_ID: ::malomo_contract::To
         default_fields: &[],
         kept: &["id"],
         budget: 16384,
+        matches: &[],
     }),
 };
 /// `get_single_malomo_orders_by_number_by_id`: Find an order by number and email
@@ -986,6 +994,7 @@ pub static GET_SINGLE_MALOMO_ORDERS_BY_NUMBER_BY_ID: ::malomo_contract::ToolDef 
         default_fields: &[],
         kept: &["id"],
         budget: 16384,
+        matches: &[],
     }),
 };
 /// `get_single_malomo_orders_by_tracking_code_by_id`: Find an order by tracking code
@@ -1067,6 +1076,7 @@ pub static GET_SINGLE_MALOMO_ORDERS_BY_TRACKING_CODE_BY_ID: ::malomo_contract::T
         default_fields: &[],
         kept: &["id"],
         budget: 16384,
+        matches: &[],
     }),
 };
 /// `get_single_malomo_return_by_id`: Get a return
@@ -1144,6 +1154,7 @@ pub static GET_SINGLE_MALOMO_RETURN_BY_ID: ::malomo_contract::ToolDef = ::malomo
         default_fields: &[],
         kept: &["id"],
         budget: 16384,
+        matches: &[],
     }),
 };
 /// `get_single_malomo_returns_by_alternate_id_by_id`: Find a return by alternate id
@@ -1218,6 +1229,7 @@ pub static GET_SINGLE_MALOMO_RETURNS_BY_ALTERNATE_ID_BY_ID: ::malomo_contract::T
         default_fields: &[],
         kept: &["id"],
         budget: 16384,
+        matches: &[],
     }),
 };
 /// `get_single_malomo_webhook_by_id`: Get a webhook
@@ -1270,6 +1282,7 @@ pub static GET_SINGLE_MALOMO_WEBHOOK_BY_ID: ::malomo_contract::ToolDef = ::malom
         default_fields: &[],
         kept: &["id"],
         budget: 16384,
+        matches: &[],
     }),
 };
 /// `list_all_malomo_customer_events`: List a customer's events
@@ -1373,6 +1386,7 @@ pub static LIST_ALL_MALOMO_CUSTOMER_EVENTS: ::malomo_contract::ToolDef = ::malom
         ],
         kept: &["id"],
         budget: 16384,
+        matches: &[],
     }),
 };
 /// `list_all_malomo_customers`: List customers
@@ -1447,6 +1461,7 @@ pub static LIST_ALL_MALOMO_CUSTOMERS: ::malomo_contract::ToolDef = ::malomo_cont
         default_fields: &["id", "email", "first_name", "last_name"],
         kept: &["id"],
         budget: 16384,
+        matches: &[],
     }),
 };
 /// `list_all_malomo_order_events`: List an order's events
@@ -1550,6 +1565,7 @@ pub static LIST_ALL_MALOMO_ORDER_EVENTS: ::malomo_contract::ToolDef = ::malomo_c
         ],
         kept: &["id"],
         budget: 16384,
+        matches: &[],
     }),
 };
 /// `list_all_malomo_orders`: List orders
@@ -1680,6 +1696,7 @@ pub static LIST_ALL_MALOMO_ORDERS: ::malomo_contract::ToolDef = ::malomo_contrac
         ],
         kept: &["id"],
         budget: 16384,
+        matches: &[],
     }),
 };
 /// `list_all_malomo_returns`: List returns
@@ -1780,6 +1797,7 @@ pub static LIST_ALL_MALOMO_RETURNS: ::malomo_contract::ToolDef = ::malomo_contra
         ],
         kept: &["id"],
         budget: 16384,
+        matches: &[],
     }),
 };
 /// `list_all_malomo_webhooks`: List webhooks
@@ -1823,8 +1841,26 @@ pub static LIST_ALL_MALOMO_WEBHOOKS: ::malomo_contract::ToolDef = ::malomo_contr
             location: ::malomo_contract::Location::Control,
             required: false,
         },
+        ::malomo_contract::FieldRoute {
+            name: "topic",
+            wire: "topic",
+            location: ::malomo_contract::Location::Control,
+            required: false,
+        },
+        ::malomo_contract::FieldRoute {
+            name: "url",
+            wire: "url",
+            location: ::malomo_contract::Location::Control,
+            required: false,
+        },
+        ::malomo_contract::FieldRoute {
+            name: "active",
+            wire: "active",
+            location: ::malomo_contract::Location::Control,
+            required: false,
+        },
     ],
-    input_schema: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"default\":25,\"description\":\"How many webhooks per page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"The previous page's `next_cursor`, unchanged; omit for the first page.\"},\"fields\":{\"type\":\"array\",\"items\":{\"enum\":[\"*\",\"id\",\"url\",\"topic\",\"active\",\"created_at\",\"updated_at\"]},\"description\":\"Paths to return; `parent.child` reaches one level down; `id` always comes back. Default: id, url, topic, active; [\\\"*\\\"] for all. A page over 16384 bytes has fewer items.\"}},\"additionalProperties\":false}",
+    input_schema: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"default\":25,\"description\":\"How many webhooks per page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"The previous page's `next_cursor`, unchanged; omit for the first page.\"},\"fields\":{\"type\":\"array\",\"items\":{\"enum\":[\"*\",\"id\",\"url\",\"topic\",\"active\",\"created_at\",\"updated_at\"]},\"description\":\"Paths to return; `parent.child` reaches one level down; `id` always comes back. Default: id, url, topic, active; [\\\"*\\\"] for all. A page over 16384 bytes has fewer items.\"},\"topic\":{\"type\":\"string\",\"enum\":[\"events:created\",\"order.created\",\"order.updated\",\"shipment.created\",\"shipment.updated\",\"shipment.delivered\",\"shipment.exception\",\"return.created\"],\"description\":\"Only webhooks whose `topic` is exactly this. This server filters each page, so a page may hold fewer items (even none) and still have a `next_cursor`.\"},\"url\":{\"type\":\"string\",\"description\":\"Only webhooks whose `url` is exactly this. This server filters each page, so a page may hold fewer items (even none) and still have a `next_cursor`.\"},\"active\":{\"type\":\"boolean\",\"description\":\"Only webhooks whose `active` is exactly this. This server filters each page, so a page may hold fewer items (even none) and still have a `next_cursor`.\"}},\"additionalProperties\":false}",
     output_schema: "{\"type\":\"object\",\"properties\":{\"items\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"url\":{\"type\":\"string\"},\"topic\":{\"type\":\"string\",\"enum\":[\"events:created\",\"order.created\",\"order.updated\",\"shipment.created\",\"shipment.updated\",\"shipment.delivered\",\"shipment.exception\",\"return.created\"]},\"active\":{\"type\":\"boolean\"},\"created_at\":{\"type\":[\"string\",\"null\"]},\"updated_at\":{\"type\":[\"string\",\"null\"]}},\"required\":[\"id\"]}},\"next_cursor\":{\"type\":[\"string\",\"null\"],\"description\":\"Pass back unchanged as `next_cursor` to get the next page; null on the last page.\"}},\"required\":[\"items\",\"next_cursor\"]}",
     annotations: ::malomo_contract::Annotations {
         read_only: true,
@@ -1846,6 +1882,7 @@ pub static LIST_ALL_MALOMO_WEBHOOKS: ::malomo_contract::ToolDef = ::malomo_contr
         default_fields: &["id", "url", "topic", "active"],
         kept: &["id"],
         budget: 16384,
+        matches: &["topic", "url", "active"],
     }),
 };
 /// `remove_a_malomo_order_shipment`: Remove a shipment from an order

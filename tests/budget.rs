@@ -382,3 +382,81 @@ async fn a_servers_answer_budget_splits_its_pages_and_refuses_large_gets() {
     assert_eq!(some["number"], full["number"]);
     server.server.shutdown().await;
 }
+
+/// A list's `match` inputs (webhooks: topic, url, active) keep only the
+/// items equal to them, page by page; following the cursors gives every
+/// match exactly once, in the list's order, also when the pages are small.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn match_inputs_keep_exactly_the_matching_items_across_pages() {
+    const ADMIN: &str = "match-admin-token";
+    let server = start_server_with(
+        malomo_mcp::serve::Upstream::Sandbox(quiet_sandbox()),
+        Some(ADMIN),
+    )
+    .await;
+    let client = stateless_client(server.url()).await;
+    // A server whose budget cuts pages of whole webhooks inside the upstream
+    // page: the cursors then resume after filtered-out items too.
+    let (_, created) = provision_with(
+        &server,
+        ADMIN,
+        &json!({"name": "tiny", "answer_budget": 1024}),
+    )
+    .await;
+    let tiny = stateless_client(created["url"].as_str().expect("url")).await;
+    let topics = ["shipment.exception", "shipment.delivered", "order.created"];
+    let urls = [
+        "https://erp.example.com/malomo",
+        "https://support.example.com/hooks/malomo",
+    ];
+    for i in 0..14 {
+        ok(
+            &client,
+            "create_a_malomo_webhook",
+            json!({"url": urls[i % 2], "topic": topics[i % 3], "active": i % 4 != 0}),
+        )
+        .await;
+    }
+    let (all, _) = every_page(&client, "list_all_malomo_webhooks", json!({"limit": 100})).await;
+    assert_eq!(all.len(), 14);
+    let mut split = false;
+    for (filter, limit) in [
+        (json!({"topic": "shipment.exception"}), 4),
+        (json!({"topic": "shipment.exception", "url": urls[1]}), 3),
+        (json!({"active": false}), 2),
+        (json!({"url": urls[0], "active": true}), 100),
+    ] {
+        let wanted: Vec<Value> = all
+            .iter()
+            .filter(|h| {
+                filter
+                    .as_object()
+                    .expect("object")
+                    .iter()
+                    .all(|(k, v)| &h[k] == v)
+            })
+            .cloned()
+            .collect();
+        assert!(!wanted.is_empty(), "{filter}");
+        let mut arguments = filter.clone();
+        arguments["limit"] = json!(limit);
+        let (got, _) = every_page(&client, "list_all_malomo_webhooks", arguments).await;
+        assert_eq!(ids(&got), ids(&wanted), "{filter} limit {limit}");
+        let mut arguments = filter.clone();
+        arguments["fields"] = json!(["*"]);
+        arguments["limit"] = json!(100);
+        let (got, sizes) = every_page(&tiny, "list_all_malomo_webhooks", arguments).await;
+        assert_eq!(ids(&got), ids(&wanted), "{filter} within 1024 bytes");
+        assert!(sizes.iter().all(|s| *s <= 1024), "{sizes:?}");
+        split |= sizes.len() > 1;
+    }
+    assert!(split, "the 1024-byte budget split some matching page");
+    let message = tool_error(
+        &client,
+        "list_all_malomo_webhooks",
+        json!({"topic": "shipment.lost"}),
+    )
+    .await;
+    assert!(message.contains("topic"), "{message}");
+    server.server.shutdown().await;
+}

@@ -310,7 +310,19 @@ async fn a_customer_writes_in_where_is_my_package() {
 /// no webhook for that URL and topic exists. Returns it and whether it was
 /// created.
 async fn ensure_webhook(client: &Client, url: &str, topic: &str) -> (Value, bool) {
-    let hooks = list_all(client, "list_all_malomo_webhooks", json!({"limit": 10})).await;
+    // As the prompt says: the server filters by topic and URL.
+    let hooks = list_all(
+        client,
+        "list_all_malomo_webhooks",
+        json!({"topic": topic, "url": url, "limit": 10}),
+    )
+    .await;
+    assert!(
+        hooks
+            .iter()
+            .all(|h| h["url"].as_str() == Some(url) && h["topic"].as_str() == Some(topic)),
+        "only matching webhooks come back: {hooks:?}"
+    );
     if let Some(hook) = hooks
         .iter()
         .find(|h| h["url"].as_str() == Some(url) && h["topic"].as_str() == Some(topic))

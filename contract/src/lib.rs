@@ -126,6 +126,9 @@ pub struct Projection {
     /// Largest answer, in bytes of compact JSON, unless the provisioned
     /// server sets its own.
     pub budget: u32,
+    /// Item members this server filters list pages by (the spec's `match`):
+    /// an input of the same name keeps only the items whose member equals it.
+    pub matches: &'static [&'static str],
 }
 
 /// A keyed array inside a resource, e.g. an order's shipments keyed by

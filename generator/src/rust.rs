@@ -180,12 +180,14 @@ fn projection(p: &Projection) -> TokenStream {
     let default_fields = strs(&p.default_fields);
     let kept = strs(&p.kept);
     let budget = Literal::u32_unsuffixed(p.budget);
+    let matches = strs(&p.matches);
     quote! {
         ::malomo_contract::Projection {
             paths: #paths,
             default_fields: #default_fields,
             kept: #kept,
             budget: #budget,
+            matches: #matches,
         }
     }
 }

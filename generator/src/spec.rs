@@ -142,6 +142,12 @@ pub struct MethodSpec {
     /// the integration's `answer_budget`.
     #[serde(default)]
     pub answer_budget: Option<u32>,
+    /// List methods: top-level scalar members of the item that this server
+    /// filters each page by (the upstream has no such filter). Each becomes
+    /// an optional input of that name: only items whose member equals it
+    /// come back.
+    #[serde(default, rename = "match")]
+    pub match_fields: Vec<String>,
 }
 
 /// What a method does; decides its class and default name pattern.

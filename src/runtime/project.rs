@@ -101,6 +101,18 @@ impl Selection {
     }
 }
 
+/// Whether `item` has every member the call's `match` inputs name, equal
+/// to the value given (inputs not given match everything).
+fn matches_all(tool: &ToolDef, args: &Map<String, Value>, item: &Value) -> bool {
+    let Some(projection) = &tool.projection else {
+        return true;
+    };
+    projection.matches.iter().all(|name| match args.get(*name) {
+        None | Some(Value::Null) => true,
+        Some(wanted) => item.get(*name) == Some(wanted),
+    })
+}
+
 fn compact(value: &Value) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
@@ -209,6 +221,18 @@ impl Runtime {
             .as_ref()
             .map_or(0, |r| resume_index(&items, r));
         items.drain(..start);
+        // Where each item kept ends in the upstream page (a cursor after it
+        // resumes there), then the items the `match` inputs keep.
+        let mut ends: Vec<usize> = Vec::with_capacity(items.len());
+        let mut index = start;
+        items.retain(|item| {
+            index += 1;
+            let kept = matches_all(tool, args, item);
+            if kept {
+                ends.push(index);
+            }
+            kept
+        });
         for item in &mut items {
             selection.apply(item);
         }
@@ -228,7 +252,11 @@ impl Runtime {
                 Position {
                     params: position.params.clone(),
                     resume: Some(Resume {
-                        offset: start + count,
+                        offset: count
+                            .checked_sub(1)
+                            .and_then(|i| ends.get(i))
+                            .copied()
+                            .unwrap_or(start),
                         limit,
                         after: items
                             .get(count.wrapping_sub(1))
@@ -316,6 +344,7 @@ mod tests {
         default_fields: &["id", "number", "shipments.status"],
         kept: &["id", "shipments.id"],
         budget: 1000,
+        matches: &[],
     };
 
     fn order() -> Value {

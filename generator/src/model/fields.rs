@@ -9,8 +9,8 @@ use crate::error::Error;
 use crate::render;
 use crate::spec::MethodKind;
 
-use super::method::MethodContext;
-use super::{Behavior, Projection};
+use super::method::{InputField, MethodContext};
+use super::{Behavior, Location, Projection, Route};
 
 /// The `fields` value that asks for every field.
 pub const ALL_FIELDS: &str = "*";
@@ -21,6 +21,13 @@ struct FieldsContext<'a> {
     default_fields: &'a [String],
     budget: u32,
     paginated: bool,
+}
+
+#[derive(Serialize)]
+struct MatchContext<'a> {
+    role: &'a str,
+    name: &'a str,
+    plural: &'a str,
 }
 
 /// The members of a schema one level down: its own `properties`, or those
@@ -109,6 +116,7 @@ impl MethodContext<'_> {
             for (key, set) in [
                 ("default_fields", !spec.default_fields.is_empty()),
                 ("answer_budget", spec.answer_budget.is_some()),
+                ("match", !spec.match_fields.is_empty()),
             ] {
                 if set {
                     return Err(self
@@ -135,6 +143,14 @@ impl MethodContext<'_> {
                     )
                     .into());
             }
+        }
+        if !paginated && !spec.match_fields.is_empty() {
+            return Err(self
+                .err(
+                    &["match"],
+                    "`match` on a method that does not page; expected it only on list methods",
+                )
+                .into());
         }
         let budget = spec
             .answer_budget
@@ -168,8 +184,92 @@ impl MethodContext<'_> {
             paths,
             default_fields: spec.default_fields.clone(),
             budget,
+            matches: spec.match_fields.clone(),
         };
         Ok(Some((projection, input)))
+    }
+
+    /// The inputs of the spec's `match` members: each one's schema is the
+    /// item member's (a string, integer or boolean; not null), under the
+    /// member's name, consumed by the runtime.
+    pub(super) fn add_match_inputs(
+        &self,
+        inputs: &mut Vec<InputField>,
+        projection: Option<&Projection>,
+    ) -> Result<(), Error> {
+        let Some(projection) = projection.filter(|p| !p.matches.is_empty()) else {
+            return Ok(());
+        };
+        let answer = self.object_schema(crate::schema::Dialect::JsonSchema)?;
+        let members = answer.get("properties").and_then(Value::as_object);
+        for (i, name) in projection.matches.iter().enumerate() {
+            let at = ["match".to_owned(), i.to_string()];
+            let at: Vec<&str> = at.iter().map(String::as_str).collect();
+            let Some(member) = members.and_then(|m| m.get(name)) else {
+                let known: Vec<&str> = members
+                    .map(|m| m.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                return Err(self
+                    .err(
+                        &at,
+                        format!(
+                            "`{name}` is not a member of this list's items; expected one of: {}",
+                            known.join(", ")
+                        ),
+                    )
+                    .into());
+            };
+            let mut schema = Map::new();
+            let types: Vec<&str> = match member.get("type") {
+                Some(Value::String(t)) => vec![t.as_str()],
+                Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            let scalar: Vec<&str> = types.into_iter().filter(|t| *t != "null").collect();
+            match scalar.as_slice() {
+                [t @ ("string" | "integer" | "boolean")] => {
+                    schema.insert("type".into(), json!(t));
+                }
+                _ => {
+                    return Err(self
+                        .err(&at, format!("`{name}` is not a string, integer or boolean member; expected a scalar member to match items by"))
+                        .into());
+                }
+            }
+            if let Some(values) = member.get("enum") {
+                let values: Vec<&Value> = values
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|v| !v.is_null())
+                    .collect();
+                schema.insert("enum".into(), json!(values));
+            }
+            let description = self.templates.render(
+                render::CONTROL_FIELD,
+                &MatchContext {
+                    role: "match",
+                    name,
+                    plural: &self.resource.spec.plural,
+                },
+            )?;
+            schema.insert("description".into(), json!(description.trim()));
+            if inputs.iter().any(|input| &input.route.name == name) {
+                return Err(self
+                    .err(&at, format!("`{name}` is already an input of this method; expected `match` to name item members that are not inputs"))
+                    .into());
+            }
+            inputs.push(InputField {
+                route: Route {
+                    name: name.clone(),
+                    wire: name.clone(),
+                    location: Location::Control,
+                    required: false,
+                },
+                schema: Value::Object(schema),
+            });
+        }
+        Ok(())
     }
 }
 

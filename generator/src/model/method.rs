@@ -63,6 +63,7 @@ impl MethodContext<'_> {
             &behavior,
             projection.as_ref().map(|(_, input)| input),
         )?;
+        self.add_match_inputs(&mut inputs, projection.as_ref().map(|(p, _)| p))?;
         let output_schema = self.output_schema(paginated)?;
         let sends = self.sent_verbs();
         let class = self.class(&sends)?;

@@ -121,6 +121,9 @@ pub struct Projection {
     pub kept: Vec<String>,
     /// Largest answer in bytes of compact JSON, unless a server overrides it.
     pub budget: u32,
+    /// Item members a list is filtered by in this server (`match`): each is
+    /// an input of the same name.
+    pub matches: Vec<String>,
 }
 
 /// A keyed array (field + key members).
