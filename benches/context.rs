@@ -6,12 +6,17 @@
 //! 1. **lost package** (the `trace_lost_package` prompt): the orders of
 //!    `sarah.smith@example.com`, then every page of the latest order's
 //!    timeline;
-//! 2. **webhook audit** (`ensure_exception_webhook`): every page of the
-//!    webhooks, then the webhook created for `shipment.exception`.
+//! 2. **webhook audit** (`ensure_exception_webhook`) on an account that
+//!    already has [`WEBHOOKS`] (a merchant's realistic set, made directly on
+//!    the sandbox before the workflow, the same for every server measured):
+//!    the webhooks for `shipment.exception` at the URL, as the prompt says
+//!    (the list's `topic` and `url` match inputs), then the webhook created
+//!    because none matches.
 //!
 //! Each workflow runs twice: with the tools' defaults (what a model gets
-//! without asking), and with `fields: ["*"]` on every get and list call
-//! (every field: what each call answered before field projection). Per
+//! without asking), and as before issue 15: `fields: ["*"]` on every get
+//! and list call (what each call answered before field projection), and
+//! the webhook audit reading every webhook (there were no match inputs). Per
 //! step it records the bytes of the result's text blocks (what the model
 //! reads) and of the whole JSON-RPC result (text + `structuredContent`, on
 //! the wire), and it checks that the workflow's answer is in what the model
@@ -31,6 +36,86 @@ use malomo_mcp::serve::{self, ServeOptions, Upstream};
 use serde_json::{Value, json};
 
 const HOOK_URL: &str = "https://support.example.com/hooks/malomo-exceptions";
+
+/// A merchant's webhooks before the audit (url, topic, active): an ERP, a
+/// marketing tool, a data pipeline, a returns app, a Slack relay that
+/// already gets exceptions (another URL), the support desk getting
+/// deliveries (the audited URL, another topic), and a retired endpoint.
+const WEBHOOKS: &[(&str, &str, bool)] = &[
+    (
+        "https://erp.acme-outdoor.com/webhooks/malomo",
+        "order.created",
+        true,
+    ),
+    (
+        "https://erp.acme-outdoor.com/webhooks/malomo",
+        "order.updated",
+        true,
+    ),
+    (
+        "https://erp.acme-outdoor.com/webhooks/malomo",
+        "shipment.created",
+        true,
+    ),
+    (
+        "https://a.klaviyo-example.com/hooks/malomo/3f9c2",
+        "shipment.updated",
+        true,
+    ),
+    (
+        "https://a.klaviyo-example.com/hooks/malomo/3f9c2",
+        "shipment.delivered",
+        true,
+    ),
+    (
+        "https://ingest.segment-example.com/v1/webhooks/malomo",
+        "events:created",
+        true,
+    ),
+    (
+        "https://returns.loop-example.com/hooks/malomo",
+        "return.created",
+        true,
+    ),
+    (
+        "https://hooks.slack-example.com/services/T024BE7LD/B08C4H1",
+        "shipment.exception",
+        true,
+    ),
+    (HOOK_URL, "shipment.delivered", true),
+    (
+        "https://old-erp.acme-outdoor.com/malomo",
+        "shipment.updated",
+        false,
+    ),
+    (
+        "https://old-erp.acme-outdoor.com/malomo",
+        "order.created",
+        false,
+    ),
+    (
+        "https://status.acme-outdoor.com/api/carrier-events",
+        "shipment.updated",
+        true,
+    ),
+];
+
+/// Makes [`WEBHOOKS`] on the sandbox directly (not through a server
+/// measured).
+async fn seed_webhooks(sandbox: &SandboxHandle) {
+    let http = reqwest::Client::new();
+    for (i, (url, topic, active)) in WEBHOOKS.iter().enumerate() {
+        let status = http
+            .post(format!("{}/webhooks", sandbox.base_url()))
+            .bearer_auth(sandbox.secret_key())
+            .json(&json!({"url": url, "topic": topic, "active": active, "secret": format!("whsec_bench_{i:04}")}))
+            .send()
+            .await
+            .expect("POST /webhooks")
+            .status();
+        assert!(status.is_success(), "{url} {topic}: {status}");
+    }
+}
 
 fn sandbox_config() -> SandboxConfig {
     SandboxConfig {
@@ -210,7 +295,12 @@ async fn lost_package(mcp: &mut Mcp) -> Vec<String> {
 /// Workflow 2; returns the id of the webhook that receives exceptions.
 async fn webhook_audit(mcp: &mut Mcp) -> String {
     const W: &str = "webhook audit";
-    let hooks = mcp.pages(W, "list_all_malomo_webhooks", json!({})).await;
+    let filters = if mcp.everything {
+        json!({})
+    } else {
+        json!({"topic": "shipment.exception", "url": HOOK_URL})
+    };
+    let hooks = mcp.pages(W, "list_all_malomo_webhooks", filters).await;
     let existing = hooks
         .iter()
         .find(|h| h["url"] == json!(HOOK_URL) && h["topic"] == json!("shipment.exception"));
@@ -232,6 +322,7 @@ async fn webhook_audit(mcp: &mut Mcp) -> String {
 
 async fn run_mcp(everything: bool) -> (Vec<Step>, Vec<String>, (usize, usize, usize)) {
     let sandbox = fresh_sandbox().await;
+    seed_webhooks(&sandbox).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let server = serve::start(ServeOptions {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -269,6 +360,7 @@ async fn run_mcp(everything: bool) -> (Vec<Step>, Vec<String>, (usize, usize, us
 async fn run_fastmcp() -> Option<(Vec<Step>, String, usize)> {
     let python = std::env::var("FASTMCP_PYTHON").ok()?;
     let sandbox = fresh_sandbox().await;
+    seed_webhooks(&sandbox).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fastmcp_workflows.py");
     let openapi = concat!(env!("CARGO_MANIFEST_DIR"), "/generated/openapi.json");
     let args = [
@@ -348,7 +440,7 @@ async fn main() {
         }
     }
     println!(
-        "\n| workflow | calls | malomo-mcp defaults: model (wire) | every field: model (wire) | ratio | FastMCP: model (wire) |"
+        "\n| workflow | calls | malomo-mcp defaults: model (wire) | before issue 15 (every field): model (wire) | ratio | FastMCP: model (wire) |"
     );
     println!("|---|---|---|---|---|---|");
     for workflow in ["lost package", "webhook audit"] {
