@@ -1296,7 +1296,7 @@ pub static LIST_ALL_MALOMO_CUSTOMER_EVENTS: ::malomo_contract::ToolDef = ::malom
             mentions: &[],
         },
         ::malomo_contract::Paragraph {
-            text: "Returns {items, next_cursor}: while next_cursor is not null, call again with the same filters and next_cursor unchanged.",
+            text: "Returns {items, next_cursor}: while next_cursor is not null, call again with the same filters and pass next_cursor back unchanged.",
             mentions: &[],
         },
     ],
@@ -1400,7 +1400,7 @@ pub static LIST_ALL_MALOMO_CUSTOMERS: ::malomo_contract::ToolDef = ::malomo_cont
             mentions: &[],
         },
         ::malomo_contract::Paragraph {
-            text: "Returns {items, next_cursor}: while next_cursor is not null, call again with the same filters and next_cursor unchanged.",
+            text: "Returns {items, next_cursor}: while next_cursor is not null, call again with the same filters and pass next_cursor back unchanged.",
             mentions: &[],
         },
     ],
@@ -1475,7 +1475,7 @@ pub static LIST_ALL_MALOMO_ORDER_EVENTS: ::malomo_contract::ToolDef = ::malomo_c
             mentions: &[],
         },
         ::malomo_contract::Paragraph {
-            text: "Returns {items, next_cursor}: while next_cursor is not null, call again with the same filters and next_cursor unchanged.",
+            text: "Returns {items, next_cursor}: while next_cursor is not null, call again with the same filters and pass next_cursor back unchanged.",
             mentions: &[],
         },
     ],
@@ -1579,7 +1579,7 @@ pub static LIST_ALL_MALOMO_ORDERS: ::malomo_contract::ToolDef = ::malomo_contrac
             mentions: &[],
         },
         ::malomo_contract::Paragraph {
-            text: "Returns {items, next_cursor}: while next_cursor is not null, call again with the same filters and next_cursor unchanged.",
+            text: "Returns {items, next_cursor}: while next_cursor is not null, call again with the same filters and pass next_cursor back unchanged.",
             mentions: &[],
         },
     ],
@@ -1710,7 +1710,7 @@ pub static LIST_ALL_MALOMO_RETURNS: ::malomo_contract::ToolDef = ::malomo_contra
             mentions: &[],
         },
         ::malomo_contract::Paragraph {
-            text: "Returns {items, next_cursor}: while next_cursor is not null, call again with the same filters and next_cursor unchanged.",
+            text: "Returns {items, next_cursor}: while next_cursor is not null, call again with the same filters and pass next_cursor back unchanged.",
             mentions: &[],
         },
     ],
@@ -1811,7 +1811,7 @@ pub static LIST_ALL_MALOMO_WEBHOOKS: ::malomo_contract::ToolDef = ::malomo_contr
             mentions: &[],
         },
         ::malomo_contract::Paragraph {
-            text: "Returns {items, next_cursor}: while next_cursor is not null, call again with the same filters and next_cursor unchanged.",
+            text: "Returns {items, next_cursor}: while next_cursor is not null, call again with the same filters and pass next_cursor back unchanged.",
             mentions: &[],
         },
     ],
