@@ -226,10 +226,13 @@ def create_with_keyboard(name):
     badges = testid("tool-preview").find_elements(By.CSS_SELECTOR, ".badge")
     check(all(b.text == "read-only" for b in badges) and len(badges) == len(expected),
           "every previewed tool carries a read-only badge, in words")
+    tab_to("e.id === 'answer_budget'", "the answer budget field")
+    webdriver.ActionChains(driver).send_keys("8192").perform()
     shot("create")
     tab_to("e.type === 'submit' && e.value === 'create'", "the Create button")
     webdriver.ActionChains(driver).send_keys(Keys.ENTER).perform()
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="mcp-url"]')))
+    check("8192 bytes" in driver.page_source, "the created server shows its answer budget")
     return expected
 
 
