@@ -24,7 +24,7 @@ use malomo_mcp::store::testing::{TEST_DATABASE_ENV, TestDatabase};
 use serde_json::{Value, json};
 
 mod common;
-use common::{Child, spawn_until, url_in};
+use common::{Child, NO_FAIRNESS, spawn_until, url_in};
 
 const ADMIN: &str = "bench-admin-token";
 const MASTER_KEY: &str = "6262626262626262626262626262626262626262626262626262626262626262";
@@ -55,6 +55,7 @@ fn node(bin: &str, db: &str, upstream: &str, name: &str) -> anyhow::Result<Node>
             "--node-name",
             name,
         ])
+        .args(NO_FAIRNESS)
         .env("MALOMO_MCP_MASTER_KEY", MASTER_KEY)
         .env("MALOMO_MCP_ADMIN_TOKEN", ADMIN)
         .env("MALOMO_API_KEY", "sk_bench_cluster_0001")

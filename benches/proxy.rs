@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod common;
-use common::{spawn_until, url_in};
+use common::{NO_FAIRNESS, spawn_until, url_in};
 
 const ACCEPT_V2: &str = "application/vnd.malomo+json; version=2";
 const TOOL: &str = "get_single_malomo_order_by_id";
@@ -471,6 +471,7 @@ fn main() -> anyhow::Result<()> {
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(dir.path().join("bench.db"))
+        .args(NO_FAIRNESS)
         .env("MALOMO_API_KEY", &secret_key)
         .env("MALOMO_BASE_URL", &sandbox_url)
         // The default log level: one line per tool call (to /dev/null).

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod common;
-use common::{spawn_until, url_in};
+use common::{NO_FAIRNESS, provision, spawn_until, url_in};
 
 const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef";
 
@@ -184,6 +184,7 @@ fn main() -> anyhow::Result<()> {
         .arg(dir.path().join("bench.db"))
         .args(["--max-sessions-per-server", &cap, "--max-sessions", &cap])
         .args(["--session-evict-after", &evict_after.to_string()])
+        .args(NO_FAIRNESS)
         .env("MALOMO_MCP_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("MALOMO_MCP_LOG", "warn")
         .env_remove("MALOMO_API_KEY");
@@ -205,29 +206,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         let http = client();
-        let accounts: Value = http
-            .get(format!("{base}/admin/integrated-accounts"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let account = accounts
-            .pointer("/items/0/id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| anyhow::anyhow!("no account in {accounts}"))?;
-        let created: Value = http
-            .post(format!("{base}/admin/integrated-accounts/{account}/mcp"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"name": "quiet", "config": {"methods": [], "tags": []}}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let url_b = created["url"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("no url in {created}"))?
-            .to_owned();
+        let url_b = provision(&http, &base, ADMIN_TOKEN, "quiet").await?;
 
         // Warm up, settle, then the quiet figures.
         let never = Arc::new(AtomicBool::new(false));

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod connections;
 pub mod console;
 pub mod events;
+pub mod fair;
 pub mod inbox;
 pub mod limits;
 pub mod mcp;

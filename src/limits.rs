@@ -38,6 +38,15 @@ pub struct Limits {
     pub streams_per_server: usize,
     /// Open SSE streams in total.
     pub streams_total: usize,
+    /// Requests of one provisioned server being handled at once (an SSE
+    /// stream counts until its answer starts); over it, 429.
+    pub in_flight_per_server: usize,
+    /// Requests per second one provisioned server may sustain (a token
+    /// bucket refilled at this rate); over it, 429 before the body is read.
+    pub requests_per_second_per_server: u32,
+    /// Requests one provisioned server may send at once above its rate (the
+    /// bucket's size).
+    pub request_burst_per_server: u32,
 }
 
 impl Default for Limits {
@@ -53,6 +62,9 @@ impl Default for Limits {
             session_evict_after: Duration::from_secs(5),
             streams_per_server: 32,
             streams_total: 512,
+            in_flight_per_server: 16,
+            requests_per_second_per_server: 50,
+            request_burst_per_server: 200,
         }
     }
 }

@@ -210,6 +210,16 @@ struct LimitFlags {
     /// Open SSE streams in total.
     #[arg(long, default_value_t = Limits::default().streams_total)]
     max_streams: usize,
+    /// Requests of one provisioned MCP server handled at once; more get 429.
+    #[arg(long, default_value_t = Limits::default().in_flight_per_server)]
+    max_in_flight_per_server: usize,
+    /// Requests per second one provisioned MCP server may sustain; more get
+    /// 429 with Retry-After.
+    #[arg(long, default_value_t = Limits::default().requests_per_second_per_server)]
+    max_requests_per_second_per_server: u32,
+    /// Requests one provisioned MCP server may send at once above that rate.
+    #[arg(long, default_value_t = Limits::default().request_burst_per_server)]
+    request_burst_per_server: u32,
 }
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
@@ -245,6 +255,18 @@ impl LimitFlags {
                 self.max_streams_per_server,
             )?,
             streams_total: at_least_one("max-streams", self.max_streams)?,
+            in_flight_per_server: at_least_one(
+                "max-in-flight-per-server",
+                self.max_in_flight_per_server,
+            )?,
+            requests_per_second_per_server: at_least_one(
+                "max-requests-per-second-per-server",
+                self.max_requests_per_second_per_server as usize,
+            )? as u32,
+            request_burst_per_server: at_least_one(
+                "request-burst-per-server",
+                self.request_burst_per_server as usize,
+            )? as u32,
         })
     }
 }

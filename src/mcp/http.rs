@@ -24,6 +24,7 @@ use super::handler::{McpHandler, RateLimitSlot, Scope, Shared, rate_limit_header
 use super::inline;
 use super::legacy_sse::{self, LegacySessions};
 use super::sessions::{self, Admission, OwnedSessions};
+use crate::fair::Fairness;
 use crate::limits::Limits;
 use crate::runtime::Account;
 use crate::store::{ResolvedServer, Store};
@@ -91,6 +92,8 @@ pub struct AppState {
     sessions: Arc<OwnedSessions>,
     legacy: LegacySessions,
     options: Arc<HttpOptions>,
+    /// Each provisioned server's request rate and requests in flight.
+    fairness: Fairness,
 }
 
 /// Builds the whole HTTP application.
@@ -134,6 +137,7 @@ pub fn app_with_sessions(
         mcp,
         sessions: sessions.clone(),
         legacy: LegacySessions::new(shutdown),
+        fairness: Fairness::new(&options.limits),
         options: Arc::new(options.clone()),
     };
     let admin = crate::admin::router(crate::admin::AdminState {
@@ -309,6 +313,11 @@ async fn mcp_entry(
         Ok(scope) => scope,
         Err(response) => return response,
     };
+    // Before the body is read: a server over its share costs little more.
+    let _turn = match state.fairness.admit(&scope.label) {
+        Ok(turn) => turn,
+        Err(refusal) => return refusal.answer().await,
+    };
     let method = request.method().clone();
     // rmcp keeps the request parts (and may log them at trace level): it
     // needs neither the capability token in the path nor the second-factor
@@ -444,6 +453,9 @@ fn legacy_sse_entry(
         Ok(scope) => scope,
         Err(response) => return response,
     };
+    if let Err(refusal) = state.fairness.admit(&scope.label) {
+        return refusal.into_response();
+    }
     let stream = match state.sessions.stream_permit(&scope.label) {
         Ok(permit) => permit,
         Err(exceeded) => return sessions::refused(exceeded, None, "open SSE streams"),
@@ -489,11 +501,18 @@ async fn legacy_message_entry(
     if let Err(response) = state.options.host_policy().check(headers) {
         return response;
     }
-    if let Err(response) = authorize(&state.store, token, form, headers) {
-        // Revoked or expired while the stream was open: end the session.
-        state.legacy.close(&query.session_id);
-        return response;
-    }
+    let scope = match authorize(&state.store, token, form, headers) {
+        Ok(scope) => scope,
+        Err(response) => {
+            // Revoked or expired while the stream was open: end the session.
+            state.legacy.close(&query.session_id);
+            return response;
+        }
+    };
+    let _turn = match state.fairness.admit(&scope.label) {
+        Ok(turn) => turn,
+        Err(refusal) => return refusal.answer().await,
+    };
     if body.len() > MAX_BODY_BYTES {
         return json_error(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -21,7 +21,7 @@ async fn start(limits: Limits) -> TestServer {
 }
 
 /// The MCP URL of a second server on the same account.
-fn second_url(server: &TestServer, name: &str) -> String {
+pub(crate) fn second_url(server: &TestServer, name: &str) -> String {
     let created = server
         .server
         .store
@@ -39,7 +39,7 @@ fn second_url(server: &TestServer, name: &str) -> String {
     format!("{}/mcp/{}", server.base(), created.token)
 }
 
-fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     malomo_mcp::install_crypto_provider();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))

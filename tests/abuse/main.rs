@@ -6,5 +6,6 @@
 mod support;
 
 mod auth;
+mod fairness;
 mod input;
 mod limits;
