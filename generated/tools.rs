@@ -56,9 +56,11 @@ pub static TOOLS: &[&::malomo_contract::ToolDef] = &[
     &LIST_ALL_MALOMO_CUSTOMERS,
     &LIST_ALL_MALOMO_ORDER_EVENTS,
     &LIST_ALL_MALOMO_ORDERS,
+    &LIST_ALL_MALOMO_RECEIVED_EVENTS,
     &LIST_ALL_MALOMO_RETURNS,
     &LIST_ALL_MALOMO_WEBHOOKS,
     &REMOVE_A_MALOMO_ORDER_SHIPMENT,
+    &SUBSCRIBE_TO_MALOMO_EVENTS,
     &UPDATE_A_MALOMO_CUSTOMER_BY_ID,
     &UPDATE_A_MALOMO_ORDER_BY_ID,
     &UPDATE_A_MALOMO_RETURN_BY_ID,
@@ -1699,10 +1701,127 @@ pub static LIST_ALL_MALOMO_ORDERS: ::malomo_contract::ToolDef = ::malomo_contrac
         matches: &[],
     }),
 };
+/// `list_all_malomo_received_events`: List received Malomo events
+pub static LIST_ALL_MALOMO_RECEIVED_EVENTS: ::malomo_contract::ToolDef = ::malomo_contract::ToolDef {
+    name: "list_all_malomo_received_events",
+    index: 22,
+    title: "List received Malomo events",
+    description: &[
+        ::malomo_contract::Paragraph {
+            text: "List the events Malomo has pushed to this server (order and shipment changes, e.g. a failed delivery), newest first, each with its topic, when it arrived, the order id, number and customer email where present, for shipment topics the tracking code and status, and the raw payload. Use it to answer \"what changed?\" or \"what failed today?\" without polling orders.",
+            mentions: &[],
+        },
+        ::malomo_contract::Paragraph {
+            text: "Returns {items, next_cursor}: while next_cursor is not null, call again with the same filters and pass next_cursor back unchanged.",
+            mentions: &[],
+        },
+        ::malomo_contract::Paragraph {
+            text: "Served from the events this server's inbox has received and stored, newest first: it makes no Malomo call, so it costs no API quota and cannot be rate limited. It holds only the topics a webhook delivers to this server's inbox.",
+            mentions: &[],
+        },
+    ],
+    resource: "received_events",
+    method: "list",
+    class: ::malomo_contract::MethodClass::Read,
+    custom: false,
+    tags: &["webhooks", "events"],
+    http_method: ::malomo_contract::HttpMethod::Get,
+    path: &[],
+    fields: &[
+        ::malomo_contract::FieldRoute {
+            name: "topic",
+            wire: "topic",
+            location: ::malomo_contract::Location::Control,
+            required: false,
+        },
+        ::malomo_contract::FieldRoute {
+            name: "order_id",
+            wire: "order_id",
+            location: ::malomo_contract::Location::Control,
+            required: false,
+        },
+        ::malomo_contract::FieldRoute {
+            name: "tracking_code",
+            wire: "tracking_code",
+            location: ::malomo_contract::Location::Control,
+            required: false,
+        },
+        ::malomo_contract::FieldRoute {
+            name: "since",
+            wire: "since",
+            location: ::malomo_contract::Location::Control,
+            required: false,
+        },
+        ::malomo_contract::FieldRoute {
+            name: "limit",
+            wire: "limit",
+            location: ::malomo_contract::Location::Control,
+            required: false,
+        },
+        ::malomo_contract::FieldRoute {
+            name: "next_cursor",
+            wire: "next_cursor",
+            location: ::malomo_contract::Location::Control,
+            required: false,
+        },
+        ::malomo_contract::FieldRoute {
+            name: "fields",
+            wire: "fields",
+            location: ::malomo_contract::Location::Control,
+            required: false,
+        },
+    ],
+    input_schema: "{\"type\":\"object\",\"properties\":{\"topic\":{\"type\":\"string\",\"enum\":[\"events:created\",\"order.created\",\"order.updated\",\"shipment.created\",\"shipment.updated\",\"shipment.delivered\",\"shipment.exception\",\"return.created\"],\"description\":\"Only events of this topic.\",\"examples\":[\"shipment.exception\"]},\"order_id\":{\"type\":\"string\",\"description\":\"Only events about this order id.\"},\"tracking_code\":{\"type\":\"string\",\"description\":\"Only events about the shipment with this tracking code.\"},\"since\":{\"type\":\"string\",\"format\":\"date-time\",\"description\":\"Only events received at or after this instant (RFC 3339, e.g. 2026-11-25T00:00:00Z).\",\"examples\":[\"2026-11-25T00:00:00Z\"]},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"default\":25,\"description\":\"How many received events per page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"The previous page's `next_cursor`, unchanged (it is opaque); omit for the first page.\"},\"fields\":{\"type\":\"array\",\"items\":{\"enum\":[\"*\",\"id\",\"topic\",\"received_at\",\"order_id\",\"order_number\",\"customer_email\",\"tracking_code\",\"status\",\"payload\"]},\"description\":\"Default: all.\"}},\"additionalProperties\":false}",
+    output_schema: "{\"type\":\"object\",\"properties\":{\"items\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"The event's position in this server's store (later events have larger ones).\"},\"topic\":{\"type\":\"string\",\"enum\":[\"events:created\",\"order.created\",\"order.updated\",\"shipment.created\",\"shipment.updated\",\"shipment.delivered\",\"shipment.exception\",\"return.created\"]},\"received_at\":{\"type\":\"string\",\"format\":\"date-time\",\"description\":\"When this server received and stored the event (RFC 3339).\"},\"order_id\":{\"type\":\"string\",\"description\":\"The id of the order the event is about, when it is about one.\"},\"order_number\":{\"type\":\"string\",\"description\":\"That order's number.\"},\"customer_email\":{\"type\":\"string\",\"description\":\"That order's customer email.\"},\"tracking_code\":{\"type\":\"string\",\"description\":\"The shipment's tracking code (shipment topics).\"},\"status\":{\"type\":\"string\",\"description\":\"The shipment's status when the event fired (shipment topics), e.g. failure.\"},\"payload\":{\"type\":\"object\",\"description\":\"The JSON body Malomo delivered, unchanged.\",\"additionalProperties\":true}},\"required\":[\"id\",\"topic\",\"received_at\"]}},\"next_cursor\":{\"type\":[\"string\",\"null\"],\"description\":\"Pass back unchanged as `next_cursor` to get the next page; null on the last page.\"}},\"required\":[\"items\",\"next_cursor\"]}",
+    annotations: ::malomo_contract::Annotations {
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+        open_world: false,
+    },
+    pagination: ::core::option::Option::Some(::malomo_contract::Pagination {
+        limit_param: "limit",
+        default_limit: 25,
+        max_limit: 100,
+        cursor_params: &["next"],
+        object_as_item: false,
+        not_found_as_empty: false,
+    }),
+    behavior: ::malomo_contract::Behavior::StoredEvents {
+        filters: &[
+            ("topic", ::malomo_contract::EventFilter::Topic),
+            ("order_id", ::malomo_contract::EventFilter::OrderId),
+            ("tracking_code", ::malomo_contract::EventFilter::TrackingCode),
+            ("since", ::malomo_contract::EventFilter::Since),
+        ],
+        resource: ::core::option::Option::Some(::malomo_contract::EventResource {
+            uri: "malomo://events",
+            title: "Received Malomo events",
+            description: "The most recent events Malomo delivered to this server's inbox, newest first, as JSON. Subscribe to it to be notified when a new event arrives, then read it (or list the events) to see what changed.",
+        }),
+    },
+    projection: ::core::option::Option::Some(::malomo_contract::Projection {
+        paths: &[
+            "id",
+            "topic",
+            "received_at",
+            "order_id",
+            "order_number",
+            "customer_email",
+            "tracking_code",
+            "status",
+            "payload",
+        ],
+        default_fields: &[],
+        kept: &["id", "topic", "received_at"],
+        budget: 16384,
+        matches: &[],
+    }),
+};
 /// `list_all_malomo_returns`: List returns
 pub static LIST_ALL_MALOMO_RETURNS: ::malomo_contract::ToolDef = ::malomo_contract::ToolDef {
     name: "list_all_malomo_returns",
-    index: 22,
+    index: 23,
     title: "List returns",
     description: &[
         ::malomo_contract::Paragraph {
@@ -1803,7 +1922,7 @@ pub static LIST_ALL_MALOMO_RETURNS: ::malomo_contract::ToolDef = ::malomo_contra
 /// `list_all_malomo_webhooks`: List webhooks
 pub static LIST_ALL_MALOMO_WEBHOOKS: ::malomo_contract::ToolDef = ::malomo_contract::ToolDef {
     name: "list_all_malomo_webhooks",
-    index: 23,
+    index: 24,
     title: "List webhooks",
     description: &[
         ::malomo_contract::Paragraph {
@@ -1888,7 +2007,7 @@ pub static LIST_ALL_MALOMO_WEBHOOKS: ::malomo_contract::ToolDef = ::malomo_contr
 /// `remove_a_malomo_order_shipment`: Remove a shipment from an order
 pub static REMOVE_A_MALOMO_ORDER_SHIPMENT: ::malomo_contract::ToolDef = ::malomo_contract::ToolDef {
     name: "remove_a_malomo_order_shipment",
-    index: 24,
+    index: 25,
     title: "Remove a shipment from an order",
     description: &[
         ::malomo_contract::Paragraph {
@@ -1951,10 +2070,61 @@ pub static REMOVE_A_MALOMO_ORDER_SHIPMENT: ::malomo_contract::ToolDef = ::malomo
     },
     projection: ::core::option::Option::None,
 };
+/// `subscribe_to_malomo_events`: Subscribe this server to Malomo events
+pub static SUBSCRIBE_TO_MALOMO_EVENTS: ::malomo_contract::ToolDef = ::malomo_contract::ToolDef {
+    name: "subscribe_to_malomo_events",
+    index: 26,
+    title: "Subscribe this server to Malomo events",
+    description: &[
+        ::malomo_contract::Paragraph {
+            text: "Have Malomo push one topic's events to this server, which verifies and stores them: they then appear in the received-events list and the `malomo://events` resource, and clients subscribed to that resource are notified as each one arrives. Use it when asked to be told about changes (e.g. \"tell me when any shipment fails\": topic `shipment.exception`).",
+            mentions: &[],
+        },
+        ::malomo_contract::Paragraph {
+            text: "Idempotent: this server first reads every webhook and, when one already delivers this topic to this server's event inbox, answers it with `created: false` instead of creating another. Otherwise it creates the webhook with the inbox URL and signing secret filled in by this server (you never see or pass them), so that Malomo signs each delivery and this server verifies it before storing.",
+            mentions: &[],
+        },
+        ::malomo_contract::Paragraph {
+            text: "Warning: An administrator must have created this account's event inbox first; without one the call is refused and says how to create it.",
+            mentions: &[],
+        },
+    ],
+    resource: "webhooks",
+    method: "subscribe",
+    class: ::malomo_contract::MethodClass::Write,
+    custom: true,
+    tags: &["webhooks"],
+    http_method: ::malomo_contract::HttpMethod::Post,
+    path: &[::malomo_contract::PathPart::Literal("/webhooks")],
+    fields: &[
+        ::malomo_contract::FieldRoute {
+            name: "topic",
+            wire: "topic",
+            location: ::malomo_contract::Location::Body,
+            required: true,
+        },
+    ],
+    input_schema: "{\"type\":\"object\",\"properties\":{\"topic\":{\"type\":\"string\",\"enum\":[\"events:created\",\"order.created\",\"order.updated\",\"shipment.created\",\"shipment.updated\",\"shipment.delivered\",\"shipment.exception\",\"return.created\"],\"description\":\"The topic to receive. `shipment.exception` fires when a shipment hits failure, error, return_to_sender or cancelled.\",\"examples\":[\"shipment.exception\"]}},\"required\":[\"topic\"],\"additionalProperties\":false}",
+    output_schema: "{\"type\":\"object\",\"properties\":{\"created\":{\"type\":\"boolean\",\"description\":\"true when this call created the webhook; false when one already delivered this topic to this server's event inbox (nothing was created).\"},\"webhook\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"topic\":{\"type\":\"string\",\"enum\":[\"events:created\",\"order.created\",\"order.updated\",\"shipment.created\",\"shipment.updated\",\"shipment.delivered\",\"shipment.exception\",\"return.created\"]},\"active\":{\"type\":\"boolean\"},\"created_at\":{\"type\":[\"string\",\"null\"]},\"updated_at\":{\"type\":[\"string\",\"null\"]}},\"required\":[\"id\"]}},\"required\":[\"created\",\"webhook\"]}",
+    annotations: ::malomo_contract::Annotations {
+        read_only: false,
+        destructive: false,
+        idempotent: true,
+        open_world: true,
+    },
+    pagination: ::core::option::Option::None,
+    behavior: ::malomo_contract::Behavior::InboxSubscription {
+        list_tool: &LIST_ALL_MALOMO_WEBHOOKS,
+        create_tool: &CREATE_A_MALOMO_WEBHOOK,
+        url_field: "url",
+        secret_field: "secret",
+    },
+    projection: ::core::option::Option::None,
+};
 /// `update_a_malomo_customer_by_id`: Update a customer
 pub static UPDATE_A_MALOMO_CUSTOMER_BY_ID: ::malomo_contract::ToolDef = ::malomo_contract::ToolDef {
     name: "update_a_malomo_customer_by_id",
-    index: 25,
+    index: 27,
     title: "Update a customer",
     description: &[
         ::malomo_contract::Paragraph {
@@ -2019,7 +2189,7 @@ pub static UPDATE_A_MALOMO_CUSTOMER_BY_ID: ::malomo_contract::ToolDef = ::malomo
 /// `update_a_malomo_order_by_id`: Update an order
 pub static UPDATE_A_MALOMO_ORDER_BY_ID: ::malomo_contract::ToolDef = ::malomo_contract::ToolDef {
     name: "update_a_malomo_order_by_id",
-    index: 26,
+    index: 28,
     title: "Update an order",
     description: &[
         ::malomo_contract::Paragraph {
@@ -2130,7 +2300,7 @@ pub static UPDATE_A_MALOMO_ORDER_BY_ID: ::malomo_contract::ToolDef = ::malomo_co
 /// `update_a_malomo_return_by_id`: Update a return
 pub static UPDATE_A_MALOMO_RETURN_BY_ID: ::malomo_contract::ToolDef = ::malomo_contract::ToolDef {
     name: "update_a_malomo_return_by_id",
-    index: 27,
+    index: 29,
     title: "Update a return",
     description: &[
         ::malomo_contract::Paragraph {
@@ -2189,7 +2359,7 @@ pub static UPDATE_A_MALOMO_RETURN_BY_ID: ::malomo_contract::ToolDef = ::malomo_c
 /// `update_a_malomo_webhook_by_id`: Update a webhook
 pub static UPDATE_A_MALOMO_WEBHOOK_BY_ID: ::malomo_contract::ToolDef = ::malomo_contract::ToolDef {
     name: "update_a_malomo_webhook_by_id",
-    index: 28,
+    index: 30,
     title: "Update a webhook",
     description: &[
         ::malomo_contract::Paragraph {

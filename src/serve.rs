@@ -16,7 +16,7 @@ use crate::limits::Limits;
 use crate::mcp::http::{self, HttpOptions};
 use crate::mcp::sessions::OwnedSessions;
 use crate::mcp::{McpHandler, Scope, Shared};
-use crate::runtime::{Account, CursorCodec, Runtime};
+use crate::runtime::{Account, CursorCodec, Runtime, StoreInbox};
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
 use crate::store::{NewServer, Store};
 
@@ -63,13 +63,18 @@ pub async fn start_upstream(upstream: Upstream) -> anyhow::Result<StartedUpstrea
                 account: Account {
                     base_url: handle.base_url(),
                     api_key: handle.secret_key().to_owned(),
+                    id: None,
                 },
                 sandbox: Some(handle),
             }
         }
         Upstream::Remote { api_key, base_url } => StartedUpstream {
             account_name: INTEGRATION.name,
-            account: Account { base_url, api_key },
+            account: Account {
+                base_url,
+                api_key,
+                id: None,
+            },
             sandbox: None,
         },
     })
@@ -180,11 +185,6 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
     // Cursors are signed with the store's key: valid on every node that
     // shares the store, and across restarts.
     let cursors = CursorCodec::new(store.cursor_key()?);
-    let shared = Arc::new(Shared::with_tools(
-        Runtime::new(options.upstream_timeout, cursors)?
-            .with_max_upstream_body(options.max_upstream_body),
-        tools?,
-    ));
     if let Some(token) = options.admin_token.as_deref().filter(|t| !t.is_empty()) {
         store.add_admin_token_hash(token)?;
     }
@@ -204,6 +204,18 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         .allowed_hosts
         .extend(options.allowed_hosts.iter().cloned());
     http_options.limits = options.limits.clone();
+    // The event tools read the store, and fill inbox URLs under the
+    // public URL into the webhooks they create.
+    let inbox = StoreInbox {
+        store: store.clone(),
+        public_url: http_options.public_url.clone(),
+    };
+    let shared = Arc::new(Shared::with_tools(
+        Runtime::new(options.upstream_timeout, cursors)?
+            .with_max_upstream_body(options.max_upstream_body)
+            .with_inbox(Arc::new(inbox)),
+        tools?,
+    ));
 
     // Each start replaces this node's default server, so the URL printed
     // now is the one that works (its token is shown once and only hashed).

@@ -31,6 +31,13 @@ fn can_send_non_get(def: &ToolDef) -> bool {
             write_tool,
             ..
         } => sent.extend([read_tool.http_method, write_tool.http_method]),
+        Behavior::InboxSubscription {
+            list_tool,
+            create_tool,
+            ..
+        } => sent.extend([list_tool.http_method, create_tool.http_method]),
+        // Served from the store: it sends nothing at all.
+        Behavior::StoredEvents { .. } => sent.clear(),
     }
     sent.iter().any(|v| *v != HttpMethod::Get)
 }

@@ -11,6 +11,10 @@ mod custom_methods {
     include!("../generator/tests/fixtures/custom_methods/expected/tools.rs");
 }
 
+mod inbox_events {
+    include!("../generator/tests/fixtures/inbox_events/expected/tools.rs");
+}
+
 mod pagination {
     include!("../generator/tests/fixtures/pagination/expected/tools.rs");
 }
@@ -37,6 +41,7 @@ mod strategies {
 fn fixture_tables_compile_and_hold_json_schemas() {
     let cases: &[(&str, &[&malomo_mcp::catalog::ToolDef])] = &[
         ("custom_methods", custom_methods::TOOLS),
+        ("inbox_events", inbox_events::TOOLS),
         ("pagination", pagination::TOOLS),
         ("plain_resource", plain_resource::TOOLS),
         ("prompts", prompts::TOOLS),

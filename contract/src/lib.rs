@@ -171,6 +171,47 @@ pub enum Behavior {
         /// The argument holding the resource id passed to read and write.
         id_arg: &'static str,
     },
+    /// Make sure a webhook delivers the arguments' topic to this server's
+    /// event inbox: page through the webhooks with `list_tool`, and only
+    /// when none has the inbox URL in `url_field` and the arguments' values,
+    /// create one with `create_tool`, the inbox URL in `url_field` and its
+    /// signing secret in `secret_field`. The model never sees either.
+    InboxSubscription {
+        list_tool: &'static ToolDef,
+        create_tool: &'static ToolDef,
+        url_field: &'static str,
+        secret_field: &'static str,
+    },
+    /// The events this server's inbox stored for the account, newest first,
+    /// read from the store: nothing is sent upstream.
+    StoredEvents {
+        /// Inputs that narrow the events, and what each filters on.
+        filters: &'static [(&'static str, EventFilter)],
+        /// An MCP resource that serves the first page and announces new
+        /// events to subscribed clients.
+        resource: Option<EventResource>,
+    },
+}
+
+/// What a stored-events input filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFilter {
+    /// The event's topic, exactly.
+    Topic,
+    /// The order id the event is about, exactly.
+    OrderId,
+    /// The tracking code the event is about, exactly.
+    TrackingCode,
+    /// Received at or after this RFC 3339 instant.
+    Since,
+}
+
+/// An MCP resource over the stored events (e.g. `malomo://events`).
+#[derive(Debug, Clone, Copy)]
+pub struct EventResource {
+    pub uri: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
 }
 
 // By hand: tools refer to each other (a description names a tool whose
@@ -205,6 +246,23 @@ impl fmt::Debug for Behavior {
                 .field("read_tool", &read_tool.name)
                 .field("write_tool", &write_tool.name)
                 .field("id_arg", id_arg)
+                .finish(),
+            Behavior::InboxSubscription {
+                list_tool,
+                create_tool,
+                url_field,
+                secret_field,
+            } => f
+                .debug_struct("InboxSubscription")
+                .field("list_tool", &list_tool.name)
+                .field("create_tool", &create_tool.name)
+                .field("url_field", url_field)
+                .field("secret_field", secret_field)
+                .finish(),
+            Behavior::StoredEvents { filters, resource } => f
+                .debug_struct("StoredEvents")
+                .field("filters", filters)
+                .field("resource", resource)
                 .finish(),
         }
     }
@@ -290,6 +348,8 @@ pub struct ToolDef {
     /// the filter word `custom`.
     pub custom: bool,
     pub tags: &'static [&'static str],
+    /// The upstream request of a direct call (GET and an empty path for a
+    /// tool that sends nothing upstream: `Behavior::StoredEvents`).
     pub http_method: HttpMethod,
     /// The path relative to the base URL (`/orders/{id}` is
     /// `[Literal("/orders/"), Input("id")]`); see [`ToolDef::path_template`].

@@ -5,8 +5,8 @@ use quote::quote;
 
 use crate::error::Error;
 use crate::model::{
-    Behavior, Catalog, Class, Location, Pagination, Paragraph, PathPart, Projection, Prompt,
-    PromptPart, Route, Tool,
+    Behavior, Catalog, Class, EventFilter, Location, Pagination, Paragraph, PathPart, Projection,
+    Prompt, PromptPart, Route, Tool,
 };
 use crate::spec::{HttpVerb, MergeOpSpec};
 
@@ -282,7 +282,52 @@ fn behavior(b: &Behavior) -> TokenStream {
                 }
             }
         }
+        Behavior::InboxSubscription {
+            list_tool,
+            create_tool,
+            url_field,
+            secret_field,
+        } => {
+            let (list_tool, create_tool) = (tool_ident(list_tool), tool_ident(create_tool));
+            let (url_field, secret_field) = (lit(url_field), lit(secret_field));
+            quote! {
+                ::malomo_contract::Behavior::InboxSubscription {
+                    list_tool: &#list_tool,
+                    create_tool: &#create_tool,
+                    url_field: #url_field,
+                    secret_field: #secret_field,
+                }
+            }
+        }
+        Behavior::StoredEvents { filters, resource } => {
+            let filters = filters.iter().map(event_filter);
+            let resource = match resource {
+                Some(r) => {
+                    let (uri, title, description) =
+                        (lit(&r.uri), lit(&r.title), lit(&r.description));
+                    quote! { ::core::option::Option::Some(::malomo_contract::EventResource { uri: #uri, title: #title, description: #description }) }
+                }
+                None => quote! { ::core::option::Option::None },
+            };
+            quote! {
+                ::malomo_contract::Behavior::StoredEvents {
+                    filters: &[#(#filters),*],
+                    resource: #resource,
+                }
+            }
+        }
     }
+}
+
+fn event_filter(f: &crate::model::EventFilterRoute) -> TokenStream {
+    let input = lit(&f.input);
+    let on = match f.on {
+        EventFilter::Topic => quote! { ::malomo_contract::EventFilter::Topic },
+        EventFilter::OrderId => quote! { ::malomo_contract::EventFilter::OrderId },
+        EventFilter::TrackingCode => quote! { ::malomo_contract::EventFilter::TrackingCode },
+        EventFilter::Since => quote! { ::malomo_contract::EventFilter::Since },
+    };
+    quote! { (#input, #on) }
 }
 
 fn prompt(p: &Prompt) -> TokenStream {

@@ -103,10 +103,14 @@ pub struct MethodSpec {
     /// of `list`, `get`, `create`, `update`, `delete`.
     #[serde(default)]
     pub kind: Option<MethodKind>,
-    /// HTTP verb of the upstream call.
-    pub http: HttpVerb,
-    /// Path template relative to the base URL, with `{param}` placeholders.
-    pub path: String,
+    /// HTTP verb of the upstream call; absent only for a method the runtime
+    /// serves itself (`strategy: stored_events`).
+    #[serde(default)]
+    pub http: Option<HttpVerb>,
+    /// Path template relative to the base URL, with `{param}` placeholders;
+    /// absent exactly when `http` is.
+    #[serde(default)]
+    pub path: Option<String>,
     /// Which name pattern of `templates/tool_name.j2` names the tool.
     #[serde(default)]
     pub name: Option<NameSpec>,
@@ -379,6 +383,54 @@ pub enum StrategySpec {
     GuardedReplace(GuardedReplaceSpec),
     /// Add or remove one element of a keyed array by read-modify-write.
     KeyedArrayMerge(KeyedArrayMergeSpec),
+    /// Point a webhook at this server's event inbox, unless one already
+    /// does: list the webhooks, create one only when none matches.
+    InboxSubscription(InboxSubscriptionSpec),
+    /// Page through the events this server's inbox stored, newest first:
+    /// served from the store, nothing is sent upstream.
+    StoredEvents(StoredEventsSpec),
+}
+
+/// Options of the inbox-subscription strategy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxSubscriptionSpec {
+    /// List method of the same resource that pages through the webhooks.
+    pub list_method: String,
+    /// Create method of the same resource that creates one.
+    pub create_method: String,
+    /// Body field of the create method that the runtime fills with the
+    /// inbox URL (never an input, never answered).
+    pub url_field: String,
+    /// Body field of the create method that the runtime fills with the
+    /// inbox signing secret (never an input, never answered).
+    pub secret_field: String,
+}
+
+/// Options of the stored-events strategy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredEventsSpec {
+    /// Inputs that narrow the events, keyed by what they filter on
+    /// (`topic`, `order_id`, `tracking_code`, `since`).
+    #[serde(default)]
+    pub filters: IndexMap<String, FieldSpec>,
+    /// An MCP resource that serves the first page and that clients can
+    /// subscribe to for a notification on each new event.
+    #[serde(default)]
+    pub resource: Option<EventResourceSpec>,
+}
+
+/// An MCP resource over the stored events.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventResourceSpec {
+    /// The resource URI (`malomo://events`).
+    pub uri: String,
+    /// Short human title.
+    pub title: String,
+    /// What a client finds there.
+    pub description: String,
 }
 
 /// An array of objects whose elements are identified by some members.

@@ -257,6 +257,15 @@ fn webhook_topic_is_an_enum_and_secret_is_write_only() {
 fn annotations_follow_the_http_verb() {
     for tool in catalog().tools {
         let a = tool.annotations;
+        if tool.sends.is_empty() {
+            // Served by this server alone: it reads and reaches nothing outside.
+            assert!(
+                a.read_only && a.idempotent && !a.destructive && !a.open_world,
+                "{}",
+                tool.name
+            );
+            continue;
+        }
         assert!(a.open_world);
         match tool.http {
             generator::spec::HttpVerb::Get => assert!(
@@ -265,7 +274,11 @@ fn annotations_follow_the_http_verb() {
                 tool.name
             ),
             generator::spec::HttpVerb::Post => {
-                assert!(!a.read_only && !a.idempotent, "{}", tool.name)
+                assert!(!a.read_only, "{}", tool.name);
+                // A strategy may make a POST idempotent (it looks first).
+                if matches!(tool.behavior, Behavior::Direct) {
+                    assert!(!a.idempotent, "{}", tool.name)
+                }
             }
             generator::spec::HttpVerb::Delete => {
                 assert!(a.destructive && a.idempotent, "{}", tool.name)
@@ -297,6 +310,13 @@ fn class_is_read_exactly_when_every_request_sent_is_a_get() {
                 write_tool,
                 ..
             } => vec![verb_of(read_tool), verb_of(write_tool)],
+            Behavior::InboxSubscription {
+                list_tool,
+                create_tool,
+                ..
+            } => vec![verb_of(list_tool), verb_of(create_tool)],
+            // Served from the store: nothing goes upstream.
+            Behavior::StoredEvents { .. } => vec![],
         };
         sent.sort();
         sent.dedup();
@@ -325,6 +345,7 @@ fn removing_the_webhooks_docs_removes_exactly_the_webhook_tools() {
         "delete_a_malomo_webhook_by_id",
         "get_single_malomo_webhook_by_id",
         "list_all_malomo_webhooks",
+        "subscribe_to_malomo_events",
         "update_a_malomo_webhook_by_id",
     ]
     .into_iter()
@@ -338,7 +359,7 @@ fn removing_the_webhooks_docs_removes_exactly_the_webhook_tools() {
             .iter()
             .filter(|s| s.resource == "webhooks")
             .count(),
-        5
+        6
     );
     // The webhook-audit prompt needs those tools: it is skipped too, and
     // reported, while the other prompt stays.

@@ -278,6 +278,7 @@ pub(super) fn authorize(
         account: Account {
             base_url: resolved.base_url,
             api_key: resolved.api_key,
+            id: Some(resolved.account_id),
         },
         filter: resolved.filter,
         label: resolved.id,

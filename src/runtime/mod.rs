@@ -4,6 +4,7 @@
 //! comes from the generated table in `crate::catalog`.
 
 pub mod cursor;
+mod inbox;
 mod keyed;
 mod project;
 pub mod route;
@@ -17,6 +18,7 @@ use serde_json::{Map, Value, json};
 use crate::access::ToolFilter;
 use crate::catalog::{Behavior, INTEGRATION, Pagination, TOOLS, ToolDef};
 pub use cursor::{CursorCodec, CursorScope};
+pub use inbox::{Inbox, InboxTarget, StoreInbox};
 use upstream::UpstreamResponse;
 pub use upstream::{Account, DEFAULT_MAX_UPSTREAM_BODY, RateLimit, UpstreamClient};
 use validate::ArgumentValidator;
@@ -70,6 +72,10 @@ pub struct Runtime {
     client: UpstreamClient,
     cursors: CursorCodec,
     validators: Vec<ArgumentValidator>,
+    /// The stored events and the accounts' inboxes (`None` without a store).
+    inbox: Option<std::sync::Arc<dyn Inbox>>,
+    /// Held while an inbox subscription looks for its webhook and creates it.
+    subscribing: tokio::sync::Mutex<()>,
 }
 
 impl Runtime {
@@ -78,6 +84,8 @@ impl Runtime {
             client: UpstreamClient::new(timeout)?,
             cursors,
             validators: TOOLS.iter().map(|_| ArgumentValidator::new()).collect(),
+            inbox: None,
+            subscribing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -187,6 +195,36 @@ impl Runtime {
             } => {
                 keyed::merge(
                     self, server, account, &args, array, op, read_tool, write_tool, id_arg,
+                )
+                .await
+            }
+            Behavior::InboxSubscription {
+                list_tool,
+                create_tool,
+                url_field,
+                secret_field,
+            } => {
+                self.inbox_subscription(
+                    server,
+                    account,
+                    tool,
+                    &args,
+                    list_tool,
+                    create_tool,
+                    url_field,
+                    secret_field,
+                )
+                .await
+            }
+            Behavior::StoredEvents { filters, .. } => {
+                self.stored_events(
+                    server,
+                    account,
+                    tool,
+                    &args,
+                    filters,
+                    tool.projection.as_ref(),
+                    answer_budget,
                 )
                 .await
             }

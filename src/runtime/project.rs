@@ -26,7 +26,7 @@ const ALL_FIELDS: &str = "*";
 
 /// Which members an answer object keeps: `None` keeps all of them.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Selection {
+pub(super) struct Selection {
     /// Member name -> `None` for the whole member, or the members kept of
     /// each nested object (or of each object in a nested array).
     members: Option<BTreeMap<String, Option<BTreeSet<String>>>>,
@@ -35,7 +35,7 @@ struct Selection {
 impl Selection {
     /// What the caller asked for (`fields`, or the tool's default fields),
     /// plus the paths every answer keeps.
-    fn new(projection: &Projection, args: &Map<String, Value>) -> Selection {
+    pub(super) fn new(projection: &Projection, args: &Map<String, Value>) -> Selection {
         let asked: Vec<&str> = match args.get("fields").and_then(Value::as_array) {
             Some(fields) => fields.iter().filter_map(Value::as_str).collect(),
             None => projection.default_fields.to_vec(),
@@ -191,7 +191,7 @@ impl Runtime {
     }
 
     /// A list page, projected and cut at an item boundary to fit `budget`.
-    fn list_page(
+    pub(super) fn list_page(
         &self,
         tool: &ToolDef,
         scope: CursorScope<'_>,

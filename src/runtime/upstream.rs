@@ -13,6 +13,9 @@ use crate::catalog::{HttpMethod, INTEGRATION};
 pub struct Account {
     pub base_url: String,
     pub api_key: String,
+    /// The integrated account's id in the store (`None` without a store,
+    /// e.g. stdio): whose event inbox and stored events a call uses.
+    pub id: Option<String>,
 }
 
 impl std::fmt::Debug for Account {
@@ -20,6 +23,7 @@ impl std::fmt::Debug for Account {
         f.debug_struct("Account")
             .field("base_url", &self.base_url)
             .field("api_key", &"<redacted>")
+            .field("id", &self.id)
             .finish()
     }
 }
@@ -379,6 +383,7 @@ mod tests {
         let account = Account {
             base_url: "http://x".into(),
             api_key: "sk_secret_value".into(),
+            id: None,
         };
         assert!(!format!("{account:?}").contains("sk_secret_value"));
     }

@@ -165,6 +165,7 @@ fn any_path_argument_is_exactly_one_segment_or_no_request() {
     let account = Account {
         base_url: upstream.base_url.clone(),
         api_key: "sk_abuse_input".into(),
+        id: None,
     };
     let get = catalog::tool("get_single_malomo_order_by_id").expect("tool");
     let events = catalog::tool("list_all_malomo_order_events").expect("tool");

@@ -19,7 +19,15 @@ impl MethodContext<'_> {
     ) -> Result<Endpoint, Error> {
         let spec = self.spec;
         let paging = &self.specs.integration.spec.pagination;
-        let merges = matches!(spec.strategy, Some(StrategySpec::KeyedArrayMerge(_)));
+        // Strategies that are no single upstream call of their own.
+        let merges = matches!(
+            spec.strategy,
+            Some(
+                StrategySpec::KeyedArrayMerge(_)
+                    | StrategySpec::InboxSubscription(_)
+                    | StrategySpec::StoredEvents(_)
+            )
+        );
         let mut parameters = Vec::new();
         for (group, location, fields) in [
             ("path_params", Location::Path, &spec.path_params),
@@ -120,8 +128,8 @@ impl MethodContext<'_> {
             summary: doc.and_then(|d| d.title.clone()),
             description: doc.map(|d| d.description.trim().to_string()),
             tags: tags.to_vec(),
-            http: spec.http,
-            path: spec.path.clone(),
+            http: self.verb(),
+            path: spec.path.clone().unwrap_or_default(),
             parameters,
             body,
             response,

@@ -111,7 +111,7 @@ impl MethodContext<'_> {
     ) -> Result<Option<(Projection, Value)>, Error> {
         let spec = self.spec;
         let projects = matches!(self.kind, MethodKind::List | MethodKind::Get)
-            && matches!(behavior, Behavior::Direct);
+            && matches!(behavior, Behavior::Direct | Behavior::StoredEvents { .. });
         if !projects {
             for (key, set) in [
                 ("default_fields", !spec.default_fields.is_empty()),

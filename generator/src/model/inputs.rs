@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::error::Error;
 use crate::render;
 use crate::schema::{Dialect, Direction};
-use crate::spec::{MethodDocSpec, SchemaSpec};
+use crate::spec::{MethodDocSpec, SchemaSpec, StrategySpec};
 
 use super::method::{InputField, MethodContext};
 use super::*;
@@ -29,17 +29,38 @@ impl MethodContext<'_> {
     pub(super) fn spec_inputs(&self) -> Result<Vec<InputField>, Error> {
         let spec = self.spec;
         let mut inputs: Vec<InputField> = Vec::new();
-        let groups: [(&str, Location, &indexmap::IndexMap<String, SchemaSpec>); 3] = [
+        // A stored-events list's filters are inputs the runtime applies to
+        // its store query: nothing is sent upstream.
+        let no_filters = indexmap::IndexMap::new();
+        let filters = match &spec.strategy {
+            Some(StrategySpec::StoredEvents(s)) => &s.filters,
+            _ => &no_filters,
+        };
+        let groups: [(&str, Location, &indexmap::IndexMap<String, SchemaSpec>); 4] = [
             ("path_params", Location::Path, &spec.path_params),
             ("query", Location::Query, &spec.query),
             ("body", Location::Body, &spec.body),
+            ("filters", Location::Control, filters),
         ];
         for (group, location, fields) in groups {
             for (wire, field) in fields {
-                let at = ["methods", self.method, group, wire.as_str()];
+                let strategy_at = [
+                    "methods",
+                    self.method,
+                    "strategy",
+                    "stored_events",
+                    group,
+                    wire.as_str(),
+                ];
+                let field_at = ["methods", self.method, group, wire.as_str()];
+                let at: &[&str] = if location == Location::Control {
+                    &strategy_at
+                } else {
+                    &field_at
+                };
                 let resolved =
                     self.resolver
-                        .resolve(field, &self.resource.name, self.source(), &at)?;
+                        .resolve(field, &self.resource.name, self.source(), at)?;
                 let flat = resolved.flat_name.clone().unwrap_or_else(|| wire.clone());
                 if let Some(other) = inputs.iter().find(|i| i.route.name == flat) {
                     return Err(self
@@ -56,7 +77,7 @@ impl MethodContext<'_> {
                     field,
                     &self.resource.name,
                     self.source(),
-                    &at,
+                    at,
                     Direction::Input,
                     Dialect::JsonSchema,
                 )?;
@@ -89,7 +110,9 @@ impl MethodContext<'_> {
             Behavior::GuardedReplace { array, .. } | Behavior::KeyedArrayMerge { array, .. } => {
                 Some(array.clone())
             }
-            Behavior::Direct => None,
+            Behavior::Direct
+            | Behavior::InboxSubscription { .. }
+            | Behavior::StoredEvents { .. } => None,
         };
         let control = |role: &str| -> Result<String, Error> {
             let text = self.templates.render(

@@ -11,6 +11,7 @@ use crate::render::Templates;
 use crate::schema::{Dialect, Direction, SchemaResolver};
 use crate::spec::{
     HttpVerb, JsonType, MethodDocSpec, MethodKind, MethodSpec, ResourceSpec, SchemaSpec,
+    StrategySpec,
 };
 
 use super::inputs::input_schema;
@@ -52,6 +53,7 @@ impl MethodContext<'_> {
     /// Each step is one concern: inputs (inputs.rs), strategy
     /// (strategy.rs), class and annotations, schemas, words (describe.rs).
     pub(super) fn build(&self, doc: Option<&MethodDocSpec>) -> Result<Built, Error> {
+        self.check_upstream()?;
         self.check_path_params()?;
         let paginated = self.paginated()?;
         let mut inputs = self.spec_inputs()?;
@@ -64,7 +66,7 @@ impl MethodContext<'_> {
             projection.as_ref().map(|(_, input)| input),
         )?;
         self.add_match_inputs(&mut inputs, projection.as_ref().map(|(p, _)| p))?;
-        let output_schema = self.output_schema(paginated)?;
+        let output_schema = self.output_schema(paginated, &behavior)?;
         let sends = self.sent_verbs();
         let class = self.class(&sends)?;
         let annotations = self.annotations(class);
@@ -89,9 +91,9 @@ impl MethodContext<'_> {
             custom: self.kind == MethodKind::Custom,
             sends,
             tags,
-            http: self.spec.http,
-            path: self.spec.path.clone(),
-            path_parts: path_parts(&self.spec.path, &fields),
+            http: self.verb(),
+            path: self.spec.path.clone().unwrap_or_default(),
+            path_parts: path_parts(self.spec.path.as_deref().unwrap_or_default(), &fields),
             fields,
             input_schema: input_schema(&inputs, doc),
             output_schema,
@@ -123,21 +125,56 @@ impl MethodContext<'_> {
         Ok(paginated)
     }
 
+    /// The method's own upstream verb; GET for a method that sends
+    /// nothing (its `sends` is empty).
+    pub(super) fn verb(&self) -> HttpVerb {
+        self.spec.http.unwrap_or(HttpVerb::Get)
+    }
+
+    /// `http` and `path` say which upstream request the method is: every
+    /// method has both, except one the runtime serves from its own store,
+    /// which has neither (and no path, query or body fields).
+    fn check_upstream(&self) -> Result<(), SpecError> {
+        let local = matches!(self.spec.strategy, Some(StrategySpec::StoredEvents(_)));
+        let spec = self.spec;
+        if local {
+            for (key, set) in [
+                ("http", spec.http.is_some()),
+                ("path", spec.path.is_some()),
+                ("path_params", !spec.path_params.is_empty()),
+                ("query", !spec.query.is_empty()),
+                ("body", !spec.body.is_empty()),
+            ] {
+                if set {
+                    return Err(self.err(&[key], format!("`{key}` on a method served from the store (`strategy: stored_events`), which sends nothing upstream; expected no `{key}` (its inputs are the strategy's `filters`)")));
+                }
+            }
+            return Ok(());
+        }
+        for (key, missing) in [("http", spec.http.is_none()), ("path", spec.path.is_none())] {
+            if missing {
+                return Err(self.err(&[], format!("no `{key}`; expected the upstream request's `http` verb and `path` (only a `stored_events` method has neither)")));
+            }
+        }
+        Ok(())
+    }
+
     /// MCP annotations: read-only from the class, the others from the verb
-    /// unless the spec overrides them.
+    /// unless the spec overrides them. A method that sends nothing upstream
+    /// is idempotent and not open-world.
     fn annotations(&self, class: Class) -> Annotations {
         let o = self.spec.annotations;
         // (destructive, idempotent) implied by the verb.
         let (destructive, idempotent) = match self.spec.http {
-            HttpVerb::Get => (false, true),
-            HttpVerb::Post | HttpVerb::Patch => (false, false),
-            HttpVerb::Put | HttpVerb::Delete => (true, true),
+            None | Some(HttpVerb::Get) => (false, true),
+            Some(HttpVerb::Post | HttpVerb::Patch) => (false, false),
+            Some(HttpVerb::Put | HttpVerb::Delete) => (true, true),
         };
         Annotations {
             read_only: class == Class::Read,
             destructive: o.destructive.unwrap_or(destructive),
             idempotent: o.idempotent.unwrap_or(idempotent),
-            open_world: o.open_world.unwrap_or(true),
+            open_world: o.open_world.unwrap_or(self.spec.http.is_some()),
         }
     }
 
@@ -176,9 +213,30 @@ impl MethodContext<'_> {
         }
     }
 
-    /// The structured output's schema: the answer object, or a page of them.
-    fn output_schema(&self, paginated: bool) -> Result<Value, Error> {
-        let object = self.object_schema(Dialect::JsonSchema)?;
+    /// The structured output's schema: the answer object, or a page of
+    /// them; for an inbox subscription, whether it created the webhook and
+    /// the webhook without the inbox URL (which no model sees).
+    fn output_schema(&self, paginated: bool, behavior: &Behavior) -> Result<Value, Error> {
+        let mut object = self.object_schema(Dialect::JsonSchema)?;
+        if let Behavior::InboxSubscription { url_field, .. } = behavior {
+            if let Some(props) = object.get_mut("properties").and_then(Value::as_object_mut) {
+                props.shift_remove(url_field);
+            }
+            if let Some(required) = object.get_mut("required").and_then(Value::as_array_mut) {
+                required.retain(|r| r.as_str() != Some(url_field.as_str()));
+            }
+            return Ok(json!({
+                "type": "object",
+                "properties": {
+                    "created": {
+                        "type": "boolean",
+                        "description": "true when this call created the webhook; false when one already delivered this topic to this server's event inbox (nothing was created)."
+                    },
+                    "webhook": object
+                },
+                "required": ["created", "webhook"]
+            }));
+        }
         Ok(if paginated {
             json!({
                 "type": "object",
@@ -217,12 +275,13 @@ impl MethodContext<'_> {
     }
 
     pub(super) fn check_path_params(&self) -> Result<(), SpecError> {
-        let placeholders = path_placeholders(&self.spec.path);
+        let path = self.spec.path.as_deref().unwrap_or_default();
+        let placeholders = path_placeholders(path);
         for name in self.spec.path_params.keys() {
             if !placeholders.contains(&name.as_str()) {
                 return Err(self.err(
                     &["path_params", name],
-                    format!("path parameter `{name}` does not appear in path `{}`; expected a `{{{name}}}` placeholder in it, or the field under `query`/`body`", self.spec.path),
+                    format!("path parameter `{name}` does not appear in path `{path}`; expected a `{{{name}}}` placeholder in it, or the field under `query`/`body`"),
                 ));
             }
         }
@@ -230,7 +289,7 @@ impl MethodContext<'_> {
             if !self.spec.path_params.contains_key(name) {
                 return Err(self.err(
                     &["path"],
-                    format!("path `{}` has placeholder `{{{name}}}` with no field; expected `{name}` under `path_params`", self.spec.path),
+                    format!("path `{path}` has placeholder `{{{name}}}` with no field; expected `{name}` under `path_params`"),
                 ));
             }
         }

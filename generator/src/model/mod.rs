@@ -166,6 +166,70 @@ pub enum Behavior {
         /// Input holding the object id.
         id_arg: String,
     },
+    /// Find a webhook that delivers the inputs' topic to this server's
+    /// event inbox, else create one; the runtime fills in the inbox URL and
+    /// secret.
+    InboxSubscription {
+        /// Tool that pages through the webhooks.
+        list_tool: String,
+        /// Tool that creates one.
+        create_tool: String,
+        /// Create body field that gets the inbox URL.
+        url_field: String,
+        /// Create body field that gets the inbox secret.
+        secret_field: String,
+    },
+    /// Events the inbox stored, newest first, from the store.
+    StoredEvents {
+        /// Inputs that narrow the events, and what each filters on.
+        filters: Vec<EventFilterRoute>,
+        /// The MCP resource serving the first page, if any.
+        resource: Option<EventResource>,
+    },
+}
+
+/// What a stored-events input filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventFilter {
+    /// The event's topic, exactly.
+    Topic,
+    /// The order id in its payload, exactly.
+    OrderId,
+    /// The tracking code in its payload, exactly.
+    TrackingCode,
+    /// Received at or after this RFC 3339 instant.
+    Since,
+}
+
+impl EventFilter {
+    /// Every filter, with the key that names it in a spec.
+    pub const ALL: [(&'static str, EventFilter); 4] = [
+        ("topic", EventFilter::Topic),
+        ("order_id", EventFilter::OrderId),
+        ("tracking_code", EventFilter::TrackingCode),
+        ("since", EventFilter::Since),
+    ];
+}
+
+/// One stored-events input and what it filters on.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventFilterRoute {
+    /// The flat input name.
+    pub input: String,
+    /// What it filters on.
+    pub on: EventFilter,
+}
+
+/// An MCP resource over the stored events.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventResource {
+    /// Its URI.
+    pub uri: String,
+    /// Short human title.
+    pub title: String,
+    /// What a client finds there.
+    pub description: String,
 }
 
 /// One generated tool.
@@ -191,9 +255,9 @@ pub struct Tool {
     pub sends: Vec<HttpVerb>,
     /// Tags.
     pub tags: Vec<String>,
-    /// Upstream verb.
+    /// Upstream verb (GET for a tool that sends nothing: see `sends`).
     pub http: HttpVerb,
-    /// Upstream path template.
+    /// Upstream path template (empty for a tool that sends nothing).
     pub path: String,
     /// The path split into literal text and inputs (what the runtime joins).
     pub path_parts: Vec<PathPart>,
