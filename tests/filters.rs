@@ -181,7 +181,8 @@ async fn read_and_write_is_every_tool_and_custom_only_the_custom_ones() {
         custom,
         [
             "add_a_malomo_order_shipment",
-            "remove_a_malomo_order_shipment"
+            "remove_a_malomo_order_shipment",
+            "subscribe_to_malomo_events"
         ]
     );
     let _ = client.cancel().await;

@@ -12,15 +12,19 @@ use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult,
-    GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
-    InitializeResult, ListPromptsResult, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+    DiscoverResult, GetPromptRequestParams, GetPromptResponse, Implementation,
+    InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, SubscriptionFilter, Tool, ToolAnnotations, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
+use rmcp::transport::streamable_http_server::session::SessionRestoreMarker;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Map, Value};
 
+use super::events::{self, EventSubscribers, event_resource, visible_resource};
 use crate::access::ToolFilter;
 use crate::catalog::{self, INSTRUCTIONS, INTEGRATION, Paragraph, TOOLS, ToolDef, render_text};
 use crate::events::EventHub;
@@ -69,6 +73,8 @@ pub struct Shared {
     /// The public base URL inbox URLs start with, once the server knows it
     /// (`serve --public-url`, by default the address it listens on).
     inbox_base: std::sync::OnceLock<String>,
+    /// The 2025-11-25 sessions subscribed to the events resource.
+    subscribers: Arc<EventSubscribers>,
 }
 
 impl Shared {
@@ -90,6 +96,7 @@ impl Shared {
             tools,
             events: EventHub::new(),
             inbox_base: std::sync::OnceLock::new(),
+            subscribers: Arc::default(),
         }
     }
 
@@ -105,6 +112,12 @@ impl Shared {
     pub fn inbox_url(&self, token: &str) -> Option<String> {
         let base = self.inbox_base.get()?;
         Some(crate::events::inbox_url(base, token))
+    }
+
+    /// The 2025-11-25 sessions subscribed to the events resource; a session
+    /// that ends should be [`EventSubscribers::unsubscribe`]d.
+    pub fn subscribers(&self) -> &Arc<EventSubscribers> {
+        &self.subscribers
     }
 
     /// The node's feed of newly stored events.
@@ -176,6 +189,14 @@ pub fn mcp_tool(def: &ToolDef, filter: &ToolFilter) -> anyhow::Result<Tool> {
     .with_meta(meta))
 }
 
+tokio::task_local! {
+    /// The scope of the HTTP request rmcp is handling, for the handler it
+    /// makes for that request (or for the session it starts): the hooks
+    /// rmcp calls without a request (`get_info`, the subscription filter)
+    /// then know which server they answer for.
+    pub static REQUEST_SCOPE: Arc<Scope>;
+}
+
 /// The MCP handler.
 #[derive(Clone)]
 pub struct McpHandler {
@@ -183,6 +204,12 @@ pub struct McpHandler {
     /// The scope of every request (stdio); `None` means it comes with each
     /// HTTP request.
     fixed: Option<Arc<Scope>>,
+    /// The scope of the request this handler was made for, where rmcp asks
+    /// without a request (see [`REQUEST_SCOPE`]).
+    made_for: Option<Arc<Scope>>,
+    /// What a subscription of a handler without HTTP sessions (stdio, a
+    /// legacy SSE connection) is keyed by.
+    connection: Arc<str>,
     /// Set by the session's `initialize`: a second one is refused. Shared
     /// by the clones of one session's handler, fresh for each session.
     initialized: Arc<AtomicBool>,
@@ -194,15 +221,20 @@ impl McpHandler {
         Self {
             shared,
             fixed: None,
+            made_for: None,
+            connection: new_connection_key(),
             initialized: Arc::default(),
         }
     }
 
-    /// The same handler for a new session, not yet initialized.
+    /// The same handler for a new session (or one stateless request), not
+    /// yet initialized.
     pub fn for_session(&self) -> Self {
         Self {
             shared: self.shared.clone(),
             fixed: self.fixed.clone(),
+            made_for: REQUEST_SCOPE.try_with(Arc::clone).ok(),
+            connection: new_connection_key(),
             initialized: Arc::default(),
         }
     }
@@ -212,8 +244,29 @@ impl McpHandler {
         Self {
             shared,
             fixed: Some(Arc::new(scope)),
+            made_for: None,
+            connection: new_connection_key(),
             initialized: Arc::default(),
         }
+    }
+
+    /// The filter of the server this handler answers for when rmcp asks
+    /// without a request; `None` when that is not known.
+    fn known_filter(&self) -> Option<&ToolFilter> {
+        self.fixed
+            .as_ref()
+            .or(self.made_for.as_ref())
+            .map(|scope| &scope.filter)
+    }
+
+    /// What the request's subscription is keyed by: its 2025-11-25 session,
+    /// else this handler's connection.
+    fn subscription_key(&self, context: &RequestContext<RoleServer>) -> String {
+        Self::parts(context)
+            .and_then(|p| p.headers.get("mcp-session-id"))
+            .and_then(|v| v.to_str().ok())
+            .map(session_key)
+            .unwrap_or_else(|| format!("{}{}", events::CONNECTION_PREFIX, self.connection))
     }
 
     /// A handler over the same shared state, with one scope for its whole
@@ -287,14 +340,23 @@ impl McpHandler {
     // may send `logging/setLevel`, which must not be "method not found".
     #[allow(deprecated)]
     fn info(&self, filter: Option<&ToolFilter>) -> ServerConfig {
-        let config = ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_prompts()
-                .enable_logging()
-                .build(),
-        )
-        .with_server_info(
+        let mut capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_prompts()
+            .enable_logging()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .build();
+        // The events resource is the only one: a server that hides its
+        // tool (or a table without one) offers no resources at all.
+        let offered = match filter {
+            Some(filter) => visible_resource(filter).is_some(),
+            None => event_resource().is_some(),
+        };
+        if !offered {
+            capabilities.resources = None;
+        }
+        let config = ServerConfig::new(capabilities).with_server_info(
             Implementation::new("malomo-mcp", env!("CARGO_PKG_VERSION"))
                 .with_title(format!("{} MCP server", INTEGRATION.title)),
         );
@@ -302,6 +364,39 @@ impl McpHandler {
             Some(filter) => config.with_instructions(instructions(filter)),
             None => config,
         }
+    }
+}
+
+/// What the subscription of 2025-11-25 session `id` is keyed by.
+pub fn session_key(id: &str) -> String {
+    format!("session:{id}")
+}
+
+/// A key no other handler of this process has.
+fn new_connection_key() -> Arc<str> {
+    use std::sync::atomic::AtomicU64;
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed).to_string().into()
+}
+
+/// The answer for a resource this server does not offer (unknown, or
+/// hidden by its filter: the two look the same).
+fn unknown_resource(uri: &str) -> McpError {
+    McpError::resource_not_found(
+        format!("Unknown resource: {uri}"),
+        Some(serde_json::json!({ "uri": uri })),
+    )
+}
+
+impl McpHandler {
+    /// The events resource if `scope` offers it and `uri` names it.
+    fn offered_resource(
+        scope: &Scope,
+        uri: &str,
+    ) -> Result<(&'static ToolDef, catalog::EventResource), McpError> {
+        visible_resource(&scope.filter)
+            .filter(|(_, resource)| resource.uri == uri)
+            .ok_or_else(|| unknown_resource(uri))
     }
 }
 
@@ -318,7 +413,13 @@ fn to_result(outcome: ToolOutcome) -> CallToolResult {
 
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
-        self.info(self.fixed.as_ref().map(|scope| &scope.filter))
+        let mut config = self.info(self.known_filter());
+        if self.fixed.is_none() {
+            // Instructions come with `initialize` and `server/discover`,
+            // from the request's own scope.
+            config.instructions = None;
+        }
+        config
     }
 
     /// The handshake answer carries the instructions of the request's own
@@ -339,6 +440,14 @@ impl ServerHandler for McpHandler {
         }
         let scope = self.scope(&context)?;
         context.peer.set_peer_info(request.clone());
+        // A session restored from its record (after eviction) has a new
+        // service: its subscription, kept outside it, now notifies through
+        // the new one.
+        if let Some(restored) = context.extensions.get::<SessionRestoreMarker>() {
+            self.shared
+                .subscribers
+                .reattach(&session_key(&restored.id), context.peer.clone());
+        }
         let mut info = self.negotiate_initialize(&request)?;
         info.instructions = Some(instructions(&scope.filter));
         Ok(info)
@@ -409,6 +518,123 @@ impl ServerHandler for McpHandler {
         let scope = self.scope(&context)?;
         super::prompts::get(&scope.filter, &request.name, request.arguments.as_ref())
             .map(Into::into)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let scope = self.scope(&context)?;
+        let resources = visible_resource(&scope.filter)
+            .map(|(_, r)| {
+                Resource::new(r.uri, r.uri)
+                    .with_title(r.title)
+                    .with_description(r.description)
+                    .with_mime_type("application/json")
+            })
+            .into_iter()
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    /// The events resource: the first page of the stored events, as the
+    /// tool that lists them answers it.
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let scope = self.scope(&context)?;
+        let (tool, resource) = Self::offered_resource(&scope, &request.uri)?;
+        let (result, _) = self.run_tool(&scope, tool, None).await;
+        let text = match (&result.structured_content, result.is_error) {
+            (Some(page), Some(false) | None) => page.to_string(),
+            _ => {
+                let message = result
+                    .content
+                    .first()
+                    .and_then(|c| c.as_text())
+                    .map(|t| t.text.clone())
+                    .unwrap_or_else(|| "the events could not be read".to_owned());
+                return Err(McpError::internal_error(message, None));
+            }
+        };
+        let contents = ResourceContents::TextResourceContents {
+            uri: resource.uri.to_owned(),
+            mime_type: Some("application/json".to_owned()),
+            text,
+            meta: None,
+        };
+        // New events change it at any time: nobody may cache it.
+        Ok(ReadResourceResult::new(vec![contents])
+            .with_ttl_ms(0)
+            .with_cache_scope(CacheScope::Private)
+            .into())
+    }
+
+    /// 2025-11-25: notifications of each new event of this server's
+    /// account, on the session's standalone GET stream.
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let scope = self.scope(&context)?;
+        let (_, resource) = Self::offered_resource(&scope, &request.uri)?;
+        let Some(account_id) = scope.account.id.as_deref() else {
+            return Err(McpError::invalid_request(
+                "this server has no event inbox (it runs without a store, e.g. stdio), so it has no events to announce",
+                None,
+            ));
+        };
+        self.shared.subscribers.subscribe(
+            &self.shared.events,
+            &self.subscription_key(&context),
+            account_id,
+            resource.uri,
+            context.peer.clone(),
+        );
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let scope = self.scope(&context)?;
+        Self::offered_resource(&scope, &request.uri)?;
+        self.shared
+            .subscribers
+            .unsubscribe(&self.subscription_key(&context));
+        Ok(())
+    }
+
+    /// 2026-07-28: what `subscriptions/listen` may carry here: the events
+    /// resource, where this server offers it.
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let offered = match self.known_filter() {
+            Some(filter) => visible_resource(filter),
+            None => event_resource(),
+        };
+        Some(match offered {
+            Some((_, resource)) => SubscriptionFilter::builder()
+                .resource_subscription(resource.uri)
+                .build(),
+            None => SubscriptionFilter::new(),
+        })
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let scope = self.scope(context.request_context())?;
+        let uri = visible_resource(&scope.filter).map(|(_, r)| r.uri);
+        events::listen(context, &self.shared.events, scope.account.id.clone(), uri).await
     }
 
     /// A request for a known method lands here when its params do not fit

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 use super::guard::HostPolicy;
-use super::handler::{McpHandler, RateLimitSlot, Scope, Shared, rate_limit_headers};
+use super::handler::{McpHandler, REQUEST_SCOPE, RateLimitSlot, Scope, Shared, rate_limit_headers};
 use super::inline;
 use super::legacy_sse::{self, LegacySessions};
 use super::sessions::{self, Admission, OwnedSessions};
@@ -118,6 +118,11 @@ pub fn app_with_sessions(
     let for_rmcp = handler.clone();
     let sessions = Arc::new(OwnedSessions::new(&options.limits));
     sessions.spawn_sweeper(shutdown.child_token());
+    // A session's subscription to the events resource ends with it.
+    let subscribers = shared.subscribers().clone();
+    sessions.on_session_end(move |id| {
+        subscribers.unsubscribe(&super::handler::session_key(id));
+    });
     let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(options.allowed_hosts.clone())
         .with_allowed_origins(options.allowed_origins.clone())
@@ -371,15 +376,16 @@ async fn mcp_entry(
     };
     let mut request = Request::from_parts(parts, Body::from(body));
     let slot = RateLimitSlot::default();
-    request.extensions_mut().insert(Arc::new(scope));
+    let scope = Arc::new(scope);
+    request.extensions_mut().insert(scope.clone());
     request.extensions_mut().insert(slot.clone());
     let response = admission
-        .run(async {
+        .run(REQUEST_SCOPE.scope(scope, async {
             match state.mcp.clone().oneshot(request).await {
                 Ok(response) => response.map(Body::new),
                 Err(never) => match never {},
             }
-        })
+        }))
         .await;
     let (mut parts, body) = response.into_parts();
     // A JSON answer is complete when it gets here, so the tool's upstream

@@ -1,5 +1,6 @@
 //! MCP protocol: the handler over the generated table and its transports.
 
+pub mod events;
 mod guard;
 pub mod handler;
 pub mod http;
