@@ -206,6 +206,32 @@ async fn exercise_every_tool(client: &Client, tag: &str) -> BTreeSet<String> {
     );
     ok!("delete_a_malomo_webhook_by_id", json!({"id": hook_id}));
 
+    // Events. This account has no event inbox: subscribing is refused
+    // and says how to create one (tests/events.rs covers the rest).
+    called.insert("subscribe_to_malomo_events".to_owned());
+    let refused = tool_error(
+        client,
+        "subscribe_to_malomo_events",
+        json!({"topic": "shipment.exception"}),
+    )
+    .await;
+    assert!(refused.contains("inbox"), "{refused}");
+    called.insert("list_all_malomo_received_events".to_owned());
+    let received = call(
+        client,
+        "list_all_malomo_received_events",
+        json!({"topic": "shipment.exception"}),
+    )
+    .await;
+    if received.is_error == Some(true) {
+        assert!(text(&received).contains("inbox"), "{}", text(&received));
+    } else {
+        assert_eq!(
+            received.structured_content,
+            Some(json!({"items": [], "next_cursor": null}))
+        );
+    }
+
     ok!("delete_a_malomo_order_by_id", json!({"id": order_id}));
     ok!("delete_a_malomo_customer_by_id", json!({"id": customer_id}));
     called

@@ -83,7 +83,11 @@ async fn tag_and_method_filters_are_anded() {
     names.sort();
     assert_eq!(
         names,
-        ["create_a_malomo_webhook", "list_all_malomo_webhooks"]
+        [
+            "create_a_malomo_webhook",
+            "list_all_malomo_received_events",
+            "list_all_malomo_webhooks"
+        ]
     );
     assert!(
         client
