@@ -118,6 +118,13 @@ impl TestDatabase {
                 let _ = locked_tx.send(());
                 // Blocks this test thread's runtime, which has nothing else to do.
                 let _ = released.recv();
+                // Unlock explicitly: a closed connection's session locks are
+                // released only once PostgreSQL notices the disconnect, which
+                // may be after the caller has already tried the lock again.
+                client
+                    .execute("SELECT pg_advisory_unlock($1)", &[&key])
+                    .await
+                    .expect("releasing the advisory lock");
                 drop(client);
             });
         });
