@@ -6,7 +6,7 @@
 //! 1. **lost package** (the `trace_lost_package` prompt): the orders of
 //!    `sarah.smith@example.com`, then every page of the latest order's
 //!    timeline;
-//! 2. **webhook audit** (`ensure_exception_webhook`) on an account that
+//! 2. **webhook audit** (`ensure_exception_webhook_at_url`) on an account that
 //!    already has [`WEBHOOKS`] (a merchant's realistic set, made directly on
 //!    the sandbox before the workflow, the same for every server measured):
 //!    the webhooks for `shipment.exception` at the URL, as the prompt says

@@ -81,8 +81,20 @@ pub static SKIPPED: &[::malomo_contract::SkippedMethod] = &[
 pub static PROMPTS: &[::malomo_contract::PromptDef] = &[
     ::malomo_contract::PromptDef {
         name: "ensure_exception_webhook",
-        title: "Make sure shipment exceptions reach a webhook",
-        description: "Audit the account's webhooks and subscribe a URL to `shipment.exception` if no webhook for it exists yet. Safe to run again: it never creates a duplicate.",
+        title: "Make sure shipment exceptions reach this server",
+        description: "Subscribe this server's event inbox to `shipment.exception`, unless a webhook already delivers it there. Safe to run again: it never creates a duplicate.",
+        arguments: &[],
+        tools: &[&SUBSCRIBE_TO_MALOMO_EVENTS],
+        text: &[
+            ::malomo_contract::PromptPart::Literal(
+                "Make sure Malomo tells this server about every shipment exception.\n\n1. Call `subscribe_to_malomo_events` with `topic` = \"shipment.exception\". It reads every existing webhook first and creates one only when none delivers that topic to this server's event inbox yet, so calling it again is safe. Do not create the webhook any other way: only this tool knows the inbox's address and signing secret.\n2. Report the webhook's id, whether it was created now (`created: true`) or was already there, and whether it is `active` (when it is not, deliveries are paused: say so).\n3. If the call is refused because the account has no event inbox, pass its instructions on to an administrator and stop.",
+            ),
+        ],
+    },
+    ::malomo_contract::PromptDef {
+        name: "ensure_exception_webhook_at_url",
+        title: "Make sure shipment exceptions reach a webhook at a URL",
+        description: "Audit the account's webhooks and subscribe another URL (a system of yours, not this server) to `shipment.exception` if no webhook for it exists yet. Safe to run again: it never creates a duplicate.",
         arguments: &[
             ::malomo_contract::PromptArgumentDef {
                 name: "url",
@@ -139,6 +151,34 @@ pub static PROMPTS: &[::malomo_contract::PromptDef] = &[
             ::malomo_contract::PromptPart::Literal(
                 "\". Orders come newest first; the first item is their latest order. If there are none, say so and stop.\n2. Call `list_all_malomo_order_events` with that order's `id` as `order_id` to read its timeline (pass `next_cursor` back unchanged if you need more pages).\n3. From the order's shipments (`carrier`, `tracking_code`, `status`) and the timeline (each shipment update's `properties` carry `status_detail`, `message` and `location`), report: the carrier and tracking code, where the package was last scanned (city, state) and when, and which exception it hit (for example a failed delivery attempt: status `failure`), if any. For a shipment's full scan history, call `get_single_malomo_order_by_id` with `fields: [\"shipments\"]`.\n4. Suggest the next step for the support agent (e.g. contact the carrier, arrange redelivery or pickup). Do not change anything in the account.",
             ),
+        ],
+    },
+    ::malomo_contract::PromptDef {
+        name: "watch_shipment_exceptions",
+        title: "Watch for failed shipments without polling",
+        description: "Have Malomo push every shipment exception to this server, then answer \"what failed?\" from the events it received instead of polling orders.",
+        arguments: &[
+            ::malomo_contract::PromptArgumentDef {
+                name: "since",
+                description: "Report exceptions received at or after this instant (RFC 3339, e.g. the start of today in UTC, 2026-11-25T00:00:00Z).",
+                required: true,
+            },
+        ],
+        tools: &[&SUBSCRIBE_TO_MALOMO_EVENTS, &LIST_ALL_MALOMO_RECEIVED_EVENTS],
+        text: &[
+            ::malomo_contract::PromptPart::Literal(
+                "Tell me when any shipment fails, and what has failed since ",
+            ),
+            ::malomo_contract::PromptPart::Argument("since"),
+            ::malomo_contract::PromptPart::Literal(
+                ", without polling Malomo.\n\n1. Call `subscribe_to_malomo_events` with `topic` = \"shipment.exception\" (safe to repeat: it never creates a second webhook). If it is refused because the account has no event inbox, pass on its instructions and stop.\n2. From now on Malomo pushes each shipment that hits failure, error, return_to_sender or cancelled to this server, which verifies and stores it. A client subscribed to the resource `malomo://events` is notified as each event arrives; read the list then. Never poll orders or shipments to find failures.\n3. Call `list_all_malomo_received_events` with `topic` = \"shipment.exception\" and `since` = \"",
+            ),
+            ::malomo_contract::PromptPart::Argument("since"),
+            ::malomo_contract::PromptPart::Literal(
+                "\" (pass `next_cursor` back unchanged until it is null). Each item carries the order id, number and customer email, the tracking code and the status.\n4. Report each failed shipment once (by tracking code): the order number, the customer's email, the status and when it was received. If there are none, say that nothing has failed since ",
+            ),
+            ::malomo_contract::PromptPart::Argument("since"),
+            ::malomo_contract::PromptPart::Literal("."),
         ],
     },
 ];

@@ -615,7 +615,15 @@ async fn workflow_prompts_are_listed_and_rendered() {
     let client = handshake_client(server.url()).await;
     let prompts = client.list_all_prompts().await.expect("prompts/list");
     let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["ensure_exception_webhook", "trace_lost_package"]);
+    assert_eq!(
+        names,
+        [
+            "ensure_exception_webhook",
+            "ensure_exception_webhook_at_url",
+            "trace_lost_package",
+            "watch_shipment_exceptions"
+        ]
+    );
 
     let mut arguments = serde_json::Map::new();
     arguments.insert("customer_email".into(), json!(DEMO_EMAIL));
@@ -631,10 +639,36 @@ async fn workflow_prompts_are_listed_and_rendered() {
     assert!(!text.contains("{{"), "every placeholder is filled: {text}");
 
     let missing = client
-        .get_prompt(GetPromptRequestParams::new("ensure_exception_webhook"))
+        .get_prompt(GetPromptRequestParams::new(
+            "ensure_exception_webhook_at_url",
+        ))
         .await
         .expect_err("missing argument");
     assert!(missing.to_string().contains("`url`"), "{missing}");
+
+    // The loop of issue 13: subscribe this server's inbox, then read what
+    // it received instead of polling.
+    let inbox = client
+        .get_prompt(GetPromptRequestParams::new("ensure_exception_webhook"))
+        .await
+        .expect("prompts/get without arguments");
+    let text = serde_json::to_string(&inbox.messages).expect("JSON");
+    assert!(text.contains("subscribe_to_malomo_events"), "{text}");
+    let mut arguments = serde_json::Map::new();
+    arguments.insert("since".into(), json!("2026-11-25T00:00:00Z"));
+    let watch = client
+        .get_prompt(
+            GetPromptRequestParams::new("watch_shipment_exceptions").with_arguments(arguments),
+        )
+        .await
+        .expect("prompts/get");
+    let text = serde_json::to_string(&watch.messages).expect("JSON");
+    assert!(
+        text.contains("list_all_malomo_received_events")
+            && text.contains("malomo://events")
+            && text.contains("2026-11-25T00:00:00Z"),
+        "{text}"
+    );
     let _ = client.cancel().await;
     server.server.shutdown().await;
 }

@@ -325,7 +325,10 @@ fn prompt_placeholder_without_argument_is_rejected() {
         "Make sure shipment exceptions are delivered to {{ endpoint }}.",
     );
     let e = s.error();
-    assert!(e.contains("prompts.ensure_exception_webhook.text"), "{e}");
+    assert!(
+        e.contains("prompts.ensure_exception_webhook_at_url.text"),
+        "{e}"
+    );
     assert!(
         e.contains("`{{ endpoint }}` names no argument; expected one of: url"),
         "{e}"
