@@ -9,6 +9,12 @@
 //! reports deliveries/s (all answered 200, all stored, each announced
 //! once), p50 and p99 of that latency.
 //!
+//! Then, on SQLite, the whole way to an MCP client (issue 13's promise):
+//! BENCH_NOTIFIED deliveries (default 300), one at a time, each timed from
+//! sending it to the `notifications/resources/updated` a subscribed rmcp
+//! client receives: over a 2025-11-25 session (resources/subscribe, the
+//! session's GET stream) and over 2026-07-28 `subscriptions/listen`.
+//!
 //! Set-ups, one after the other in one run: SQLite; and with
 //! MALOMO_MCP_TEST_DATABASE_URL (`scripts/with-postgres.sh cargo bench
 //! --bench inbox`) PostgreSQL, then two nodes on one PostgreSQL, where the
@@ -162,6 +168,117 @@ async fn run(
     }
 }
 
+/// An rmcp client that passes on the arrival time of each
+/// `notifications/resources/updated`.
+#[derive(Clone)]
+struct Watcher(tokio::sync::mpsc::UnboundedSender<Instant>);
+
+impl rmcp::ClientHandler for Watcher {
+    async fn on_resource_updated(
+        &self,
+        _params: rmcp::model::ResourceUpdatedNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        let _ = self.0.send(Instant::now());
+    }
+}
+
+const EVENTS_URI: &str = "malomo://events";
+
+/// Sends `n` signed deliveries one at a time, each timed to the
+/// notification a client subscribed at `mcp_url` receives (2026-07-28
+/// `subscriptions/listen` when `listen`, else a 2025-11-25 session).
+async fn notified_run(
+    label: &str,
+    url: &str,
+    secret: &str,
+    mcp_url: &str,
+    n: usize,
+    listen: bool,
+) -> Figures {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::{ClientServiceExt, ServiceExt};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let transport = || {
+        StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(
+            mcp_url.to_owned(),
+        ))
+    };
+    // Held for the run: dropping either ends the subscription.
+    let mut _session = None;
+    let mut _listening = None;
+    if listen {
+        let client = ()
+            .serve_with_lifecycle(
+                transport(),
+                rmcp::ClientLifecycleMode::Discover {
+                    preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+                },
+            )
+            .await
+            .expect("server/discover");
+        let mut subscription = client
+            .peer()
+            .listen(
+                rmcp::model::SubscriptionFilter::builder()
+                    .resource_subscription(EVENTS_URI)
+                    .build(),
+            )
+            .await
+            .expect("subscriptions/listen");
+        _listening = Some((
+            client,
+            tokio::spawn(async move {
+                while let Ok(Some(_)) = subscription.next().await {
+                    let _ = tx.send(Instant::now());
+                }
+            }),
+        ));
+    } else {
+        let client = Watcher(tx).serve(transport()).await.expect("initialize");
+        #[allow(deprecated)]
+        client
+            .subscribe(rmcp::model::SubscribeRequestParams::new(EVENTS_URI))
+            .await
+            .expect("resources/subscribe");
+        _session = Some(client);
+    }
+    // The session's GET stream (or the listen stream) settles in.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let http = reqwest::Client::new();
+    let mut latencies = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n {
+        let body = body(label, i);
+        let signature = sign(secret, &body);
+        while rx.try_recv().is_ok() {}
+        let at = Instant::now();
+        let resp = http
+            .post(url)
+            .header("Malomo-Topic", "shipment.exception")
+            .header("Malomo-Webhook-Id", "bench")
+            .header("Malomo-Signature", signature)
+            .body(body)
+            .send()
+            .await
+            .expect("delivery");
+        assert_eq!(resp.status(), 200, "delivery {i}");
+        let arrived = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no notification for delivery {i} within 5 s"))
+            .expect("watching");
+        latencies.push(arrived.duration_since(at));
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    Figures {
+        per_sec: n as f64 / elapsed.as_secs_f64(),
+        p50: latencies[n / 2],
+        p99: latencies[(n * 99 / 100).min(n - 1)],
+    }
+}
+
 fn inbox_of(node: &RunningServer) -> (String, String) {
     let created = node.store.rotate_inbox(&node.account_id).expect("inbox");
     let secret = node
@@ -188,7 +305,7 @@ async fn bench() {
         .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 16]);
     println!("inbox bench: {n} signed deliveries per run, clients {client_counts:?}");
-    println!("| set-up | clients | deliveries/s | p50 delivery→notice | p99 |");
+    println!("| set-up | clients | deliveries/s | p50 delivery→notice (or notification) | p99 |");
     println!("| --- | ---: | ---: | ---: | ---: |");
     let report = |setup: &str, clients: usize, f: Figures| {
         println!(
@@ -205,6 +322,14 @@ async fn bench() {
     for &c in &client_counts {
         let f = run(&format!("sqlite-{c}"), &url, &secret, &node.events, n, c).await;
         report("SQLite", c, f);
+    }
+    let notified: usize = env_or("BENCH_NOTIFIED", 300);
+    for (setup, listen) in [
+        ("SQLite, to an MCP client (2025-11-25 session)", false),
+        ("SQLite, to an MCP client (2026-07-28 listen)", true),
+    ] {
+        let f = notified_run(setup, &url, &secret, &node.mcp_url, notified, listen).await;
+        report(setup, 1, f);
     }
     node.shutdown().await;
 
