@@ -337,6 +337,11 @@ fn filter(methods: Vec<String>, tags: Vec<String>) -> anyhow::Result<ToolFilter>
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Serve(_)) {
+        // Before any thread: memory freed after a flood must go back to
+        // the OS (see `memory`).
+        malomo_mcp::memory::without_thread_caches();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

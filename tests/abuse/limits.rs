@@ -587,3 +587,61 @@ async fn a_session_with_an_open_stream_is_neither_evicted_nor_expired() {
     eventually("expiry", Duration::from_secs(10), || sessions.count() == 0).await;
     server.server.shutdown().await;
 }
+
+/// The environment `serve` runs with, read once it has printed its URL
+/// (as the kernel shows it; glibc may cut `GLIBC_TUNABLES` up with NULs
+/// while parsing it, so look for its parts).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn serve_environment(tunables: Option<&str>) -> String {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_malomo-mcp"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(dir.path().join("env.db"))
+        .env_remove("MALOMO_API_KEY")
+        .env_remove("GLIBC_TUNABLES")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(tunables) = tunables {
+        command.env("GLIBC_TUNABLES", tunables);
+    }
+    let mut child = command.spawn().expect("spawn serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let ready = BufReader::new(stdout)
+        .lines()
+        .take(50)
+        .map_while(Result::ok)
+        .any(|line| line.contains("/mcp/"));
+    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ready, "serve printed no MCP URL");
+    String::from_utf8_lossy(&environ).replace('\0', "\n")
+}
+
+/// Memory freed after a flood can only go back to the OS without glibc's
+/// per-thread caches (BENCHMARKS.md, "Session flood"): `serve` turns them
+/// off for itself, keeping other tunables, unless told otherwise.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn serve_runs_without_glibc_thread_caches_unless_told_otherwise() {
+    let environ = serve_environment(None);
+    assert!(environ.contains("MALOMO_MCP_MALLOC_TUNED=1"), "{environ}");
+    assert!(
+        environ.contains("GLIBC_TUNABLES=glibc.malloc.tcache_count=0"),
+        "{environ}"
+    );
+    let environ = serve_environment(Some("glibc.malloc.arena_max=2"));
+    assert!(environ.contains("MALOMO_MCP_MALLOC_TUNED=1"), "{environ}");
+    assert!(
+        environ.contains("GLIBC_TUNABLES=glibc.malloc.arena_max=2"),
+        "{environ}"
+    );
+    assert!(environ.contains("glibc.malloc.tcache_count=0"), "{environ}");
+    let environ = serve_environment(Some("glibc.malloc.tcache_count=7"));
+    assert!(!environ.contains("MALOMO_MCP_MALLOC_TUNED"), "{environ}");
+    assert!(!environ.contains("tcache_count=0"), "{environ}");
+}
