@@ -96,6 +96,10 @@ struct Node {
 
 impl Node {
     async fn start(with_sandbox: bool) -> Node {
+        Self::start_limited(with_sandbox, malomo_mcp::limits::Limits::default()).await
+    }
+
+    async fn start_limited(with_sandbox: bool, limits: malomo_mcp::limits::Limits) -> Node {
         malomo_mcp::install_crypto_provider();
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("events.db")).expect("store");
@@ -128,10 +132,12 @@ impl Node {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
+        let mut options = HttpOptions::local(&base);
+        options.limits = limits;
         let app = http::app(
             shared.clone(),
             store.clone(),
-            HttpOptions::local(&base),
+            options,
             tokio_util::sync::CancellationToken::new(),
         );
         tokio::spawn(async move {
@@ -547,4 +553,36 @@ async fn subscribing_creates_one_webhook_to_the_inbox_and_never_shows_its_url_or
         .filter(|w| w["url"] == INBOX_URL)
         .collect();
     assert_eq!(to_inbox.len(), 2, "{all}");
+}
+
+#[tokio::test]
+async fn listen_streams_count_against_the_servers_open_streams() {
+    let limits = malomo_mcp::limits::Limits {
+        streams_per_server: 1,
+        ..malomo_mcp::limits::Limits::default()
+    };
+    let node = Node::start_limited(false, limits).await;
+    let url = node.server(&[], &[]);
+    let filter = || {
+        SubscriptionFilter::builder()
+            .resource_subscription(URI)
+            .build()
+    };
+    let first = stateless_client(&url).await;
+    let mut open = first
+        .peer()
+        .listen(filter())
+        .await
+        .expect("the first listen");
+    let second = stateless_client(&url).await;
+    let refused = second
+        .peer()
+        .listen(filter())
+        .await
+        .expect_err("a second open stream is over this server's cap");
+    assert!(
+        refused.to_string().contains("429") || refused.to_string().contains("limit"),
+        "{refused}"
+    );
+    let _ = open.cancel().await;
 }

@@ -471,6 +471,17 @@ impl Admission {
         let Ok(head) = serde_json::from_slice::<Head>(body) else {
             return Ok(Self::default());
         };
+        if head.method.as_deref() == Some("subscriptions/listen") {
+            // A 2026-07-28 listen answer stays open like a GET stream, and
+            // counts as one.
+            let permit = sessions
+                .stream_permit(server)
+                .map_err(|e| refused(e, head.id, "open SSE streams"))?;
+            return Ok(Self {
+                stream: Some(permit),
+                ..Self::default()
+            });
+        }
         if head.method.as_deref() != Some("initialize") {
             return Ok(Self::default());
         }
