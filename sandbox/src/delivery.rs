@@ -71,9 +71,19 @@ impl Deliverer {
     }
 }
 
+/// What logs may say of a webhook URL: its origin only. The path can be a
+/// credential (malomo-mcp's inbox URLs carry their token there).
+fn log_target(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => u.origin().ascii_serialization(),
+        Err(_) => "<unparseable URL>".to_owned(),
+    }
+}
+
 async fn deliver(client: reqwest::Client, d: Delivery, base: Duration, max_attempts: u32) {
     let signature = d.secret.as_deref().map(|s| sign(s, &d.body));
     let webhook_id = d.webhook_id.to_string();
+    let target = log_target(&d.url);
     for attempt in 1..=max_attempts {
         let mut req = client
             .post(&d.url)
@@ -88,9 +98,13 @@ async fn deliver(client: reqwest::Client, d: Delivery, base: Duration, max_attem
         match req.send().await {
             Ok(resp) if resp.status().is_success() => return,
             Ok(resp) => {
-                tracing::debug!(url = %d.url, attempt, status = %resp.status(), "webhook refused")
+                tracing::debug!(%target, %webhook_id, attempt, status = %resp.status(), "webhook refused")
             }
-            Err(e) => tracing::debug!(url = %d.url, attempt, error = %e, "webhook failed"),
+            Err(e) => {
+                // Without the URL: reqwest's message would carry its path.
+                let e = e.without_url();
+                tracing::debug!(%target, %webhook_id, attempt, error = %e, "webhook failed")
+            }
         }
         if attempt < max_attempts {
             // base, 2×base, 4×base, ...: ten attempts at the default base
@@ -98,11 +112,20 @@ async fn deliver(client: reqwest::Client, d: Delivery, base: Duration, max_attem
             tokio::time::sleep(base.saturating_mul(1u32 << (attempt - 1).min(20))).await;
         }
     }
-    tracing::warn!(url = %d.url, topic = d.topic, "webhook delivery abandoned after {max_attempts} attempts");
+    tracing::warn!(%target, %webhook_id, topic = d.topic, "webhook delivery abandoned after {max_attempts} attempts");
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn logs_name_a_webhook_by_its_origin_never_its_path() {
+        assert_eq!(
+            super::log_target("http://127.0.0.1:8080/hooks/SECRETTOKEN?x=1"),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(super::log_target("not a url"), "<unparseable URL>");
+    }
+
     #[test]
     fn signature_matches_a_known_hmac() {
         // RFC 4231 test case 2.
