@@ -24,11 +24,11 @@ pub struct SqliteBackend {
     /// A connection that never writes: its `PRAGMA data_version` changes
     /// whenever any other connection, of any process, commits.
     watcher: Mutex<Option<Connection>>,
-    /// The connection that stores received events, with `synchronous =
-    /// FULL`: an event is acknowledged to Malomo only once it is on disk, so
-    /// that not even a power cut loses it (the other writes keep NORMAL,
-    /// which a crash of the process alone never loses under WAL).
-    durable: Mutex<Option<Connection>>,
+    /// Stores received events with `synchronous = FULL`: an event is
+    /// acknowledged to Malomo only once it is on disk, so that not even a
+    /// power cut loses it (the other writes keep NORMAL, which a crash of
+    /// the process alone never loses under WAL).
+    events: EventWriter,
 }
 
 impl SqliteBackend {
@@ -38,7 +38,7 @@ impl SqliteBackend {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
             watcher: Mutex::new(None),
-            durable: Mutex::new(None),
+            events: EventWriter::default(),
         };
         create_private(path)?;
         let mut conn = backend.connect()?;
@@ -583,44 +583,11 @@ impl Backend for SqliteBackend {
     }
 
     fn insert_event(&self, e: &EventRow) -> BackendResult<Option<i64>> {
-        let mut guard = self
-            .durable
-            .lock()
-            .map_err(|_| BackendError::Other(anyhow::anyhow!("event writer poisoned")))?;
-        if guard.is_none() {
+        self.events.insert(e, || {
             let conn = self.connect()?;
-            conn.pragma_update(None, "synchronous", "FULL")
-                .map_err(classify)?;
-            *guard = Some(conn);
-        }
-        let Some(conn) = guard.as_ref() else {
-            return Err(BackendError::Other(anyhow::anyhow!("no event writer")));
-        };
-        conn.prepare_cached(
-            "INSERT INTO events (account_id, topic, received_at, dedup_key, order_id, \
-             order_number, customer_email, tracking_code, status, payload) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-             ON CONFLICT (account_id, dedup_key) DO NOTHING RETURNING seq",
-        )
-        .and_then(|mut st| {
-            st.query_row(
-                params![
-                    e.account_id,
-                    e.topic,
-                    e.received_at,
-                    e.dedup_key,
-                    e.order_id,
-                    e.order_number,
-                    e.customer_email,
-                    e.tracking_code,
-                    e.status,
-                    e.payload
-                ],
-                |r| r.get(0),
-            )
-            .optional()
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            Ok(conn)
         })
-        .map_err(classify)
     }
 
     fn list_events(&self, f: &EventFilter) -> BackendResult<Vec<EventRow>> {
@@ -654,6 +621,132 @@ impl Backend for SqliteBackend {
             c.prepare_cached(DELETE_OLD_EVENTS)?
                 .execute(params![received_before, keep])
         })
+    }
+}
+
+type InsertOutcome = BackendResult<Option<i64>>;
+
+/// An event waiting for the writer, and where its outcome goes.
+struct PendingEvent {
+    row: EventRow,
+    outcome: std::sync::Arc<Mutex<Option<InsertOutcome>>>,
+}
+
+/// Group commit for received events: each caller queues its event, then
+/// waits for the writer connection; whoever gets it commits every queued
+/// event in one transaction (one fsync) and hands each caller its outcome.
+/// Concurrent deliveries thus share a sync instead of queueing for one each.
+#[derive(Default)]
+struct EventWriter {
+    queue: Mutex<Vec<PendingEvent>>,
+    conn: Mutex<Option<Connection>>,
+}
+
+const INSERT_EVENT: &str = "INSERT INTO events (account_id, topic, received_at, dedup_key, \
+     order_id, order_number, customer_email, tracking_code, status, payload) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+     ON CONFLICT (account_id, dedup_key) DO NOTHING RETURNING seq";
+
+fn insert_event_row(c: &Connection, e: &EventRow) -> rusqlite::Result<Option<i64>> {
+    c.prepare_cached(INSERT_EVENT)?
+        .query_row(
+            params![
+                e.account_id,
+                e.topic,
+                e.received_at,
+                e.dedup_key,
+                e.order_id,
+                e.order_number,
+                e.customer_email,
+                e.tracking_code,
+                e.status,
+                e.payload
+            ],
+            |r| r.get(0),
+        )
+        .optional()
+}
+
+fn poisoned() -> BackendError {
+    BackendError::Other(anyhow::anyhow!("event writer poisoned"))
+}
+
+impl EventWriter {
+    fn insert(
+        &self,
+        row: &EventRow,
+        connect: impl FnOnce() -> anyhow::Result<Connection>,
+    ) -> InsertOutcome {
+        let outcome = std::sync::Arc::new(Mutex::new(None));
+        self.queue
+            .lock()
+            .map_err(|_| poisoned())?
+            .push(PendingEvent {
+                row: row.clone(),
+                outcome: outcome.clone(),
+            });
+        let mut conn = self.conn.lock().map_err(|_| poisoned())?;
+        // A writer that held the connection before us may have committed ours.
+        if let Some(done) = outcome.lock().map_err(|_| poisoned())?.take() {
+            return done;
+        }
+        let batch = std::mem::take(&mut *self.queue.lock().map_err(|_| poisoned())?);
+        if conn.is_none() {
+            match connect() {
+                Ok(c) => *conn = Some(c),
+                Err(e) => {
+                    let message = format!("{e:#}");
+                    for p in &batch {
+                        let failed = Err(BackendError::Other(anyhow::anyhow!("{message}")));
+                        if let Ok(mut slot) = p.outcome.lock() {
+                            *slot = Some(failed);
+                        }
+                    }
+                    return outcome
+                        .lock()
+                        .map_err(|_| poisoned())?
+                        .take()
+                        .unwrap_or(Err(BackendError::Other(anyhow::anyhow!(
+                            "event writer: no outcome"
+                        ))));
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else {
+            return Err(BackendError::Other(anyhow::anyhow!("no event writer")));
+        };
+        for (p, result) in batch.iter().zip(commit_batch(c, &batch)) {
+            if let Ok(mut slot) = p.outcome.lock() {
+                *slot = Some(result);
+            }
+        }
+        let mine = outcome.lock().map_err(|_| poisoned())?.take();
+        mine.unwrap_or(Err(BackendError::Other(anyhow::anyhow!(
+            "event writer: no outcome"
+        ))))
+    }
+}
+
+/// Commits `batch` in one transaction; when that fails (one row's account
+/// was deleted, say), each row in a transaction of its own, so that one bad
+/// row fails only its own delivery.
+fn commit_batch(c: &mut Connection, batch: &[PendingEvent]) -> Vec<InsertOutcome> {
+    let together = (|| {
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let seqs = batch
+            .iter()
+            .map(|p| insert_event_row(&tx, &p.row))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        tx.commit()?;
+        Ok::<_, rusqlite::Error>(seqs)
+    })();
+    match together {
+        Ok(seqs) => seqs.into_iter().map(Ok).collect(),
+        Err(_) if batch.len() > 1 => batch
+            .iter()
+            .map(|p| insert_event_row(c, &p.row).map_err(classify))
+            .collect(),
+        Err(e) => vec![Err(classify(e))],
     }
 }
 

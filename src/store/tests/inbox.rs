@@ -150,6 +150,37 @@ on_each_backend! {
         assert!(seq > left[0].seq);
     }
 
+    fn concurrent_deliveries_each_get_their_own_outcome(db) {
+        let (store, acct) = open_with_account(&db);
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let (store, acct) = (store.clone(), acct.clone());
+                std::thread::spawn(move || {
+                    let mut outcomes = Vec::new();
+                    for i in 0..15 {
+                        outcomes.push(store.store_event(&acct, &event("t", &format!("{t}-{i}"), "o", "c")).unwrap());
+                        // The same event, delivered by every thread at once.
+                        outcomes.push(store.store_event(&acct, &event("t", "shared", "o", "c")).unwrap());
+                    }
+                    outcomes
+                })
+            })
+            .collect();
+        let outcomes: Vec<EventOutcome> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        let mut seqs: Vec<i64> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                EventOutcome::Stored(seq) => Some(*seq),
+                EventOutcome::Duplicate => None,
+            })
+            .collect();
+        assert_eq!(seqs.len(), 8 * 15 + 1, "every new event once, the shared one once");
+        seqs.sort();
+        seqs.dedup();
+        assert_eq!(seqs.len(), 8 * 15 + 1, "no two deliveries share a seq");
+        assert_eq!(db.count("events"), 8 * 15 + 1);
+    }
+
     fn deleting_an_account_deletes_its_inbox_and_events(db) {
         let (store, acct) = open_with_account(&db);
         let inbox = store.rotate_inbox(&acct).unwrap();
