@@ -19,6 +19,11 @@ use std::fmt;
 
 /// Where a flat tool argument goes in the upstream request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum Location {
     /// Substituted into the path template (`{name}`), percent-encoded.
     Path,
@@ -31,10 +36,27 @@ pub enum Location {
     Control,
 }
 
+impl Location {
+    /// Lower-case name, as messages and documents spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Location::Path => "path",
+            Location::Query => "query",
+            Location::Body => "body",
+            Location::Control => "control",
+        }
+    }
+}
+
 /// What a tool does upstream, matched by server filters (`methods: [read]`).
 /// The generator derives it from every request the tool can send, its
 /// strategy's included; nobody sets it by hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum MethodClass {
     /// Only reads upstream.
     Read,
@@ -43,6 +65,7 @@ pub enum MethodClass {
 }
 
 impl MethodClass {
+    /// Lower-case name, as filters spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             MethodClass::Read => "read",
@@ -51,8 +74,13 @@ impl MethodClass {
     }
 }
 
-/// HTTP verbs the upstream is called with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// HTTP verbs the upstream is called with (spelled upper case in specs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "UPPERCASE")
+)]
 pub enum HttpMethod {
     Get,
     Post,
@@ -73,19 +101,22 @@ impl HttpMethod {
     }
 }
 
-/// One flat tool argument and where it is routed.
-#[derive(Debug, Clone, Copy)]
-pub struct FieldRoute {
+/// One flat tool argument and where it is routed (in the generator's model,
+/// over owned text: `FieldRoute<String>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct FieldRoute<Text = &'static str> {
     /// The name in the tool's flat input namespace.
-    pub name: &'static str,
+    pub name: Text,
     /// The name on the wire (differs when the spec renamed a colliding field).
-    pub wire: &'static str,
+    pub wire: Text,
     pub location: Location,
     pub required: bool,
 }
 
 /// MCP tool annotations (hints for clients).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Annotations {
     pub read_only: bool,
     pub destructive: bool,
@@ -95,16 +126,22 @@ pub struct Annotations {
 
 /// How a list endpoint pages, and how its answer is normalized to
 /// `{items, next_cursor}`.
-#[derive(Debug, Clone, Copy)]
-pub struct Pagination {
+///
+/// Like [`Projection`], [`KeyedArray`], [`FieldRoute`] and [`PathPart`],
+/// generic over how text is held: the table's is the default (`&'static`
+/// text), and the generator's model is the same type over owned text
+/// (`Pagination<String, Vec<String>>`), so the two cannot drift apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Pagination<Text = &'static str, List = &'static [&'static str]> {
     /// Upstream query parameter that carries the page size.
-    pub limit_param: &'static str,
+    pub limit_param: Text,
     /// Default and maximum page size accepted by the tool.
     pub default_limit: u32,
     pub max_limit: u32,
     /// Upstream query parameters taken from the `rel="next"` link and carried
     /// inside the opaque `next_cursor` (e.g. `next`).
-    pub cursor_params: &'static [&'static str],
+    pub cursor_params: List,
     /// When the upstream answers a single JSON object (a lookup), it becomes
     /// one item and `next_cursor` is null.
     pub object_as_item: bool,
@@ -113,32 +150,34 @@ pub struct Pagination {
 }
 
 /// Field projection and the answer budget of a get or list tool.
-#[derive(Debug, Clone, Copy)]
-pub struct Projection {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Projection<List = &'static [&'static str]> {
     /// Every path the `fields` input accepts besides `*`: member names, and
     /// `parent.child` one level down.
-    pub paths: &'static [&'static str],
+    pub paths: List,
     /// Paths answered when the caller gives no `fields`; empty means all.
-    pub default_fields: &'static [&'static str],
+    pub default_fields: List,
     /// Paths every projected answer keeps (`id`, members the output schema
     /// requires), so that answers stay schema-valid and follow-ups work.
-    pub kept: &'static [&'static str],
+    pub kept: List,
     /// Largest answer, in bytes of compact JSON, unless the provisioned
     /// server sets its own.
     pub budget: u32,
     /// Item members this server filters list pages by (the spec's `match`):
     /// an input of the same name keeps only the items whose member equals it.
-    pub matches: &'static [&'static str],
+    pub matches: List,
 }
 
 /// A keyed array inside a resource, e.g. an order's shipments keyed by
 /// `(carrier, tracking_code)`.
-#[derive(Debug, Clone, Copy)]
-pub struct KeyedArray {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct KeyedArray<Text = &'static str, List = &'static [&'static str]> {
     /// The body field holding the array.
-    pub field: &'static str,
+    pub field: Text,
     /// Member fields that together identify an element.
-    pub key: &'static [&'static str],
+    pub key: List,
 }
 
 /// What the runtime does when the tool is called. The tools a strategy
@@ -281,6 +320,11 @@ impl fmt::Debug for Names {
 
 /// The edit a `KeyedArrayMerge` tool makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum MergeOp {
     Add,
     Remove,
@@ -322,12 +366,13 @@ pub fn full_text(text: &[Paragraph]) -> String {
 
 /// One piece of a tool's upstream path, split at generation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathPart {
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum PathPart<Text = &'static str> {
     /// Text sent as it is (`/orders/`).
-    Literal(&'static str),
-    /// The value of the flat input named here, sent as exactly one
-    /// percent-encoded path segment.
-    Input(&'static str),
+    Literal(Text),
+    /// The value of the flat input named here (its name after renames),
+    /// sent as exactly one percent-encoded path segment.
+    Input(Text),
 }
 
 /// One generated MCP tool, a `static` of the generated table.
@@ -446,18 +491,20 @@ impl PromptDef {
 
 /// One piece of a prompt's message, split at generation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PromptPart {
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum PromptPart<Text = &'static str> {
     /// Text sent as it is.
-    Literal(&'static str),
+    Literal(Text),
     /// The value of the prompt argument named here.
-    Argument(&'static str),
+    Argument(Text),
 }
 
-/// One argument of a prompt.
-#[derive(Debug, Clone, Copy)]
-pub struct PromptArgumentDef {
-    pub name: &'static str,
-    pub description: &'static str,
+/// One argument of a prompt (in the generator's model, over owned text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct PromptArgumentDef<Text = &'static str> {
+    pub name: Text,
+    pub description: Text,
     pub required: bool,
 }
 

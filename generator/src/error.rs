@@ -7,9 +7,10 @@ use std::path::PathBuf;
 /// Anything that stops a generation.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A spec file is malformed or inconsistent.
+    /// Spec files are malformed or inconsistent: every problem the run
+    /// found, one per line.
     #[error("{0}")]
-    Spec(#[from] SpecError),
+    Spec(SpecErrors),
     /// A file or directory could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -32,6 +33,18 @@ pub enum Error {
     /// JSON serialization failed (a generator bug).
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+impl From<SpecError> for Error {
+    fn from(error: SpecError) -> Error {
+        Error::Spec(SpecErrors(vec![error]))
+    }
+}
+
+impl From<SpecErrors> for Error {
+    fn from(errors: SpecErrors) -> Error {
+        Error::Spec(errors)
+    }
 }
 
 impl Error {
@@ -70,6 +83,85 @@ impl fmt::Display for SpecError {
 }
 
 impl std::error::Error for SpecError {}
+
+/// Every spec problem of a run. Like serde_derive's `Ctxt`, the generator
+/// gathers them before reporting any, so that a person fixes them all in one
+/// go: each file is parsed, and each check of each method, docs record and
+/// prompt is made, even after an error elsewhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpecErrors(Vec<SpecError>);
+
+impl SpecErrors {
+    /// No error yet.
+    pub fn new() -> SpecErrors {
+        SpecErrors::default()
+    }
+
+    /// Records one error.
+    pub fn push(&mut self, error: SpecError) {
+        self.0.push(error);
+    }
+
+    /// Whether none was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The errors, sorted by file, line and column once finished.
+    pub fn errors(&self) -> &[SpecError] {
+        &self.0
+    }
+
+    /// The value of `result`, or `None` after recording its spec errors, so
+    /// that the caller goes on to the next check; any other error (I/O, a
+    /// template) ends the run.
+    pub fn keep<T, E: Into<Error>>(&mut self, result: Result<T, E>) -> Result<Option<T>, Error> {
+        match result.map_err(Into::into) {
+            Ok(value) => Ok(Some(value)),
+            Err(Error::Spec(errors)) => {
+                self.0.extend(errors.0);
+                Ok(None)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// `Ok` when nothing was recorded; otherwise every error, in file order.
+    pub fn finish(self) -> Result<(), Error> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.into_error())
+        }
+    }
+
+    /// Every error recorded, in file order, as the run's error.
+    pub fn into_error(mut self) -> Error {
+        self.0.sort_by(|a, b| {
+            (&a.file, a.line, a.column, &a.field, &a.message)
+                .cmp(&(&b.file, b.line, b.column, &b.field, &b.message))
+        });
+        self.0.dedup();
+        Error::Spec(self)
+    }
+}
+
+impl fmt::Display for SpecErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        if self.0.len() > 1 {
+            write!(f, "\n{} spec errors", self.0.len())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecErrors {}
 
 /// A loaded spec file's text, used to point errors at lines.
 #[derive(Debug, Clone)]

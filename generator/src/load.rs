@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, SourceFile, SpecError};
+use crate::error::{Error, SourceFile, SpecError, SpecErrors};
 use crate::spec::{DocsSpec, IntegrationSpec, MethodDocSpec, PromptsSpec, ResourceSpec};
 
 /// One parsed spec file with its source text.
@@ -79,21 +79,31 @@ pub fn load_specs(root: &Path) -> Result<SpecSet, Error> {
 
 /// Loads one integration directory (`integration.yaml`, `resources/`,
 /// `docs/`, optional `prompts.yaml`). File names in errors are shown
-/// relative to `root`.
+/// relative to `root`. Every file is parsed: the error names each file
+/// that does not parse.
 pub fn load_integration(root: &Path, dir: &Path) -> Result<SpecSet, Error> {
     let integration_name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let integration = load_file(root, &dir.join("integration.yaml"), integration_name)?;
-    let resources = load_dir(root, &dir.join("resources"))?;
-    let docs = load_dir(root, &dir.join("docs"))?;
+    let mut errors = SpecErrors::new();
+    let integration = load_file(root, &dir.join("integration.yaml"), integration_name);
+    let resources = load_dir(root, &dir.join("resources"), &mut errors)?;
+    let docs = load_dir(root, &dir.join("docs"), &mut errors)?;
     let prompts_path = dir.join("prompts.yaml");
     let prompts = if prompts_path.is_file() {
-        Some(load_file(root, &prompts_path, "prompts".to_owned())?)
+        errors.keep(load_file(root, &prompts_path, "prompts".to_owned()))?
     } else {
         None
     };
+    let integration = match integration {
+        Ok(integration) => integration,
+        Err(error) => {
+            errors.keep::<(), _>(Err(error))?;
+            return Err(errors.into_error());
+        }
+    };
+    errors.finish()?;
     Ok(SpecSet {
         integration,
         resources,
@@ -126,7 +136,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
     Ok(())
 }
 
-fn load_dir<T: DeserializeOwned>(root: &Path, dir: &Path) -> Result<Vec<Loaded<T>>, Error> {
+/// The files of `dir` that parse; the spec errors of the others go to
+/// `errors`.
+fn load_dir<T: DeserializeOwned>(
+    root: &Path,
+    dir: &Path,
+    errors: &mut SpecErrors,
+) -> Result<Vec<Loaded<T>>, Error> {
     let mut files: Vec<PathBuf> = Vec::new();
     if !dir.is_dir() {
         return Ok(Vec::new());
@@ -138,16 +154,15 @@ fn load_dir<T: DeserializeOwned>(root: &Path, dir: &Path) -> Result<Vec<Loaded<T
         }
     }
     files.sort();
-    files
-        .iter()
-        .map(|path| {
-            let stem = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            load_file(root, path, stem)
-        })
-        .collect()
+    let mut loaded = Vec::new();
+    for path in &files {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        loaded.extend(errors.keep(load_file(root, path, stem))?);
+    }
+    Ok(loaded)
 }
 
 fn load_file<T: DeserializeOwned>(

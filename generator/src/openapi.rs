@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::model::{Catalog, Endpoint, Location};
-use crate::spec::HttpVerb;
+use crate::spec::HttpMethod;
 
 const JSON: &str = "application/json";
 
@@ -34,11 +34,11 @@ pub fn document(catalog: &Catalog) -> Result<OpenAPI, Error> {
     for endpoint in endpoints {
         let item = paths.entry(endpoint.path.clone()).or_default();
         let slot = match endpoint.http {
-            HttpVerb::Get => &mut item.get,
-            HttpVerb::Post => &mut item.post,
-            HttpVerb::Put => &mut item.put,
-            HttpVerb::Patch => &mut item.patch,
-            HttpVerb::Delete => &mut item.delete,
+            HttpMethod::Get => &mut item.get,
+            HttpMethod::Post => &mut item.post,
+            HttpMethod::Put => &mut item.put,
+            HttpMethod::Patch => &mut item.patch,
+            HttpMethod::Delete => &mut item.delete,
         };
         match slot {
             None => *slot = Some(operation(endpoint)?),

@@ -99,10 +99,11 @@ impl Templates {
     }
 
     /// Renders `source`, a template written in a spec file, with `context`
-    /// under the same syntax and strictness; the error is minijinja's text.
+    /// under the same syntax and strictness; the error is minijinja's one
+    /// line (a spec error is one line of a list of them).
     pub fn render_str<C: Serialize>(&self, source: &str, context: &C) -> Result<String, String> {
         self.env
             .render_str(source, Serde(context))
-            .map_err(|e| format!("{e:#}"))
+            .map_err(|e| e.to_string())
     }
 }

@@ -5,10 +5,8 @@ use quote::quote;
 
 use crate::error::Error;
 use crate::model::{
-    Behavior, Catalog, Class, EventFilter, Location, Pagination, Paragraph, PathPart, Projection,
-    Prompt, PromptPart, Route, Tool,
+    Behavior, Catalog, Pagination, Paragraph, PathPart, Projection, Prompt, PromptPart, Route, Tool,
 };
-use crate::spec::{HttpVerb, MergeOpSpec};
 
 /// The text of `tools.rs`, without the generated-file header line.
 pub fn tools_rs(catalog: &Catalog) -> Result<String, Error> {
@@ -80,6 +78,17 @@ pub fn tool_ident(name: &str) -> Ident {
     Ident::new(&text, Span::call_site())
 }
 
+/// A value of one of the contract's data-free enums, which the model holds
+/// as they are (`MethodClass::Read` is emitted as
+/// `::malomo_contract::MethodClass::Read`): the variant is its `Debug`
+/// name, so no enum is mapped by hand (and the fixtures' compile test
+/// catches a type named wrong).
+fn variant(ty: &str, value: impl std::fmt::Debug) -> TokenStream {
+    let ty = Ident::new(ty, Span::call_site());
+    let value = Ident::new(&format!("{value:?}"), Span::call_site());
+    quote! { ::malomo_contract::#ty::#value }
+}
+
 /// References to the statics of the tools named.
 fn tool_refs(names: &[String]) -> TokenStream {
     let idents = names.iter().map(|n| tool_ident(n));
@@ -107,19 +116,10 @@ fn tool(t: &Tool, index: usize, description: &[Paragraph]) -> Result<TokenStream
     let description = text(description);
     let resource = lit(&t.resource);
     let method = lit(&t.method);
-    let class = match t.class {
-        Class::Read => quote! { ::malomo_contract::MethodClass::Read },
-        Class::Write => quote! { ::malomo_contract::MethodClass::Write },
-    };
+    let class = variant("MethodClass", t.class);
     let custom = t.custom;
     let tags = strs(&t.tags);
-    let http = match t.http {
-        HttpVerb::Get => quote! { ::malomo_contract::HttpMethod::Get },
-        HttpVerb::Post => quote! { ::malomo_contract::HttpMethod::Post },
-        HttpVerb::Put => quote! { ::malomo_contract::HttpMethod::Put },
-        HttpVerb::Patch => quote! { ::malomo_contract::HttpMethod::Patch },
-        HttpVerb::Delete => quote! { ::malomo_contract::HttpMethod::Delete },
-    };
+    let http = variant("HttpMethod", t.http);
     let index = Literal::usize_unsuffixed(index);
     let path = t.path_parts.iter().map(|part| match part {
         PathPart::Literal(text) => {
@@ -195,12 +195,7 @@ fn projection(p: &Projection) -> TokenStream {
 fn route(r: &Route) -> TokenStream {
     let name = lit(&r.name);
     let wire = lit(&r.wire);
-    let location = match r.location {
-        Location::Path => quote! { ::malomo_contract::Location::Path },
-        Location::Query => quote! { ::malomo_contract::Location::Query },
-        Location::Body => quote! { ::malomo_contract::Location::Body },
-        Location::Control => quote! { ::malomo_contract::Location::Control },
-    };
+    let location = variant("Location", r.location);
     let required = r.required;
     quote! { ::malomo_contract::FieldRoute { name: #name, wire: #wire, location: #location, required: #required } }
 }
@@ -265,10 +260,7 @@ fn behavior(b: &Behavior) -> TokenStream {
             id_arg,
         } => {
             let array = keyed_array(array);
-            let op = match op {
-                MergeOpSpec::Add => quote! { ::malomo_contract::MergeOp::Add },
-                MergeOpSpec::Remove => quote! { ::malomo_contract::MergeOp::Remove },
-            };
+            let op = variant("MergeOp", *op);
             let read_tool = tool_ident(read_tool);
             let write_tool = tool_ident(write_tool);
             let id_arg = lit(id_arg);
@@ -321,12 +313,7 @@ fn behavior(b: &Behavior) -> TokenStream {
 
 fn event_filter(f: &crate::model::EventFilterRoute) -> TokenStream {
     let input = lit(&f.input);
-    let on = match f.on {
-        EventFilter::Topic => quote! { ::malomo_contract::EventFilter::Topic },
-        EventFilter::OrderId => quote! { ::malomo_contract::EventFilter::OrderId },
-        EventFilter::TrackingCode => quote! { ::malomo_contract::EventFilter::TrackingCode },
-        EventFilter::Since => quote! { ::malomo_contract::EventFilter::Since },
-    };
+    let on = variant("EventFilter", f.on);
     quote! { (#input, #on) }
 }
 

@@ -4,7 +4,7 @@
 //! file, line and field instead of a silently ignored key.
 
 use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// `specs/<integration>/integration.yaml`: how the upstream API is reached.
 #[derive(Debug, Clone, Deserialize)]
@@ -106,7 +106,7 @@ pub struct MethodSpec {
     /// HTTP verb of the upstream call; absent only for a method the runtime
     /// serves itself (`strategy: stored_events`).
     #[serde(default)]
-    pub http: Option<HttpVerb>,
+    pub http: Option<HttpMethod>,
     /// Path template relative to the base URL, with `{param}` placeholders;
     /// absent exactly when `http` is.
     #[serde(default)]
@@ -198,38 +198,8 @@ impl MethodKind {
     }
 }
 
-/// HTTP verbs.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
-pub enum HttpVerb {
-    /// GET
-    #[serde(rename = "GET")]
-    Get,
-    /// POST
-    #[serde(rename = "POST")]
-    Post,
-    /// PUT
-    #[serde(rename = "PUT")]
-    Put,
-    /// PATCH
-    #[serde(rename = "PATCH")]
-    Patch,
-    /// DELETE
-    #[serde(rename = "DELETE")]
-    Delete,
-}
-
-impl HttpVerb {
-    /// The upper-case verb.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HttpVerb::Get => "GET",
-            HttpVerb::Post => "POST",
-            HttpVerb::Put => "PUT",
-            HttpVerb::Patch => "PATCH",
-            HttpVerb::Delete => "DELETE",
-        }
-    }
-}
+/// HTTP verbs, spelled upper case (`GET`): the contract's type.
+pub use malomo_contract::HttpMethod;
 
 /// Chooses the tool-name pattern and fills its words.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -462,7 +432,7 @@ pub struct KeyedArrayMergeSpec {
     /// The keyed array to edit.
     pub array: KeyedArraySpec,
     /// Whether the element is added or removed.
-    pub op: MergeOpSpec,
+    pub op: MergeOp,
     /// Method of the same resource that reads the current object.
     pub read_method: String,
     /// Method of the same resource that writes the whole array back.
@@ -471,15 +441,8 @@ pub struct KeyedArrayMergeSpec {
     pub id_field: String,
 }
 
-/// The edit a merge makes.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum MergeOpSpec {
-    /// Append the element when absent.
-    Add,
-    /// Remove the element.
-    Remove,
-}
+/// The edit a merge makes (`add`, `remove`): the contract's type.
+pub use malomo_contract::MergeOp;
 
 /// `specs/<integration>/docs/<resource>.yaml`: documentation records.
 #[derive(Debug, Clone, Deserialize)]

@@ -1,11 +1,11 @@
 //! Building the catalog: names first (strategies refer to tools by
 //! method), then one tool per documented method.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::error::{Error, SpecError};
+use crate::error::{Error, SpecError, SpecErrors};
 use crate::load::{Loaded, SpecSet};
 use crate::render::{self, Templates};
 use crate::schema::SchemaResolver;
@@ -29,78 +29,66 @@ struct NameContext<'a> {
 
 const ALLOWED_NAME_CHARS: fn(char) -> bool = |c| c.is_ascii_alphanumeric() || c == '_';
 
-/// Builds the catalog from loaded specs and templates.
+/// Builds the catalog from loaded specs and templates. Every check is made
+/// (each header, docs record, method and prompt), so the error lists every
+/// problem of the specs, not the first.
 pub fn build(specs: &SpecSet, templates: &Templates) -> Result<Catalog, Error> {
+    let mut errors = SpecErrors::new();
     let integration_spec = &specs.integration.spec;
     let integration = Integration {
         name: integration_spec.name.clone(),
         title: integration_spec.title.clone(),
         base_url: integration_spec.base_url.clone(),
-        headers: header_pairs(&specs.integration)?,
+        headers: header_pairs(&specs.integration, &mut errors),
         auth_scheme: integration_spec.auth.scheme.clone(),
     };
     let pagination = &integration_spec.pagination;
     if pagination.default_limit == 0 || pagination.default_limit > pagination.max_limit {
-        return Err(specs
-            .integration
-            .source
-            .error_at(
-                &["pagination", "default_limit"],
-                "expected 1 <= default_limit <= max_limit",
-            )
-            .into());
+        errors.push(specs.integration.source.error_at(
+            &["pagination", "default_limit"],
+            "expected 1 <= default_limit <= max_limit",
+        ));
     }
-
-    // Docs must name existing resources and methods.
-    for docs in &specs.docs {
-        let Some(resource) = specs.resources.iter().find(|r| r.name == docs.name) else {
-            let known: Vec<&str> = specs.resources.iter().map(|r| r.name.as_str()).collect();
-            return Err(docs
-                .source
-                .error_at(&[], format!("documentation for resource `{}`, which has no resource record; expected a docs file named after one of: {}", docs.name, known.join(", ")))
-                .into());
-        };
-        for method in docs.spec.methods.keys() {
-            if !resource.spec.methods.contains_key(method) {
-                let known: Vec<&str> = resource.spec.methods.keys().map(String::as_str).collect();
-                return Err(docs
-                    .source
-                    .error_at(
-                        &["methods", method],
-                        format!(
-                            "documentation record for method `{method}`, which {} does not define; expected one of: {}",
-                            resource.source.name,
-                            known.join(", ")
-                        ),
-                    )
-                    .into());
-            }
-        }
-    }
+    check_docs_targets(specs, &mut errors);
 
     // Names first: strategies refer to other tools by method.
     let mut names: BTreeMap<(String, String), String> = BTreeMap::new();
-    let mut owners: BTreeMap<String, String> = BTreeMap::new();
+    // Upper-case name -> (name, where it is defined).
+    let mut owners: BTreeMap<String, (String, String)> = BTreeMap::new();
+    // Methods whose kind or name is wrong, or whose name is taken: reported
+    // once, not built.
+    let mut unnamed: BTreeSet<(String, String)> = BTreeSet::new();
     // Names methods would have with a documentation record: a prompt using
     // one of them is skipped, not an error.
-    let mut undocumented: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut undocumented: BTreeSet<String> = BTreeSet::new();
     for resource in &specs.resources {
         for (method, spec) in &resource.spec.methods {
-            let kind = method_kind(resource, method, spec)?;
-            let name = tool_name(&integration.name, resource, method, spec, kind, templates)?;
+            let kind = method_kind(resource, method, spec);
+            let name = match kind {
+                Ok(kind) => tool_name(&integration.name, resource, method, spec, kind, templates),
+                Err(e) => Err(e.into()),
+            };
+            let Some(name) = errors.keep(name)? else {
+                unnamed.insert((resource.name.clone(), method.clone()));
+                continue;
+            };
             if specs.method_doc(&resource.name, method).is_none() {
                 undocumented.insert(name);
                 continue;
             }
             let here = format!("{} methods.{method}", resource.source.name);
             // Keyed in upper case: each tool becomes a `static` named so.
-            if let Some(first) = owners.get(&name.to_ascii_uppercase()) {
-                return Err(resource
-                    .source
-                    .error_at(&["methods", method], format!("tool name `{name}` is also the name of {first} (ignoring case); expected every tool name to be unique (choose another `name.pattern` or words)"))
-                    .into());
+            if let Some((first_name, first)) = owners.get(&name.to_ascii_uppercase()) {
+                let clash = if *first_name == name {
+                    format!("is also the name of {first}")
+                } else {
+                    format!("differs only in case from `{first_name}` of {first}")
+                };
+                errors.push(resource.source.error_at(&["methods", method], format!("tool name `{name}` {clash}; expected every tool name to be unique (choose another `name.pattern` or words)")));
+                unnamed.insert((resource.name.clone(), method.clone()));
+                continue;
             }
-            owners.insert(name.to_ascii_uppercase(), here);
+            owners.insert(name.to_ascii_uppercase(), (name.clone(), here));
             names.insert((resource.name.clone(), method.clone()), name);
         }
     }
@@ -111,8 +99,13 @@ pub fn build(specs: &SpecSet, templates: &Templates) -> Result<Catalog, Error> {
     let mut endpoints = Vec::new();
     for resource in &specs.resources {
         for (method, spec) in &resource.spec.methods {
+            if unnamed.contains(&(resource.name.clone(), method.clone())) {
+                continue;
+            }
             let doc = specs.method_doc(&resource.name, method);
-            let kind = method_kind(resource, method, spec)?;
+            let Some(kind) = errors.keep(method_kind(resource, method, spec))? else {
+                continue;
+            };
             let ctx = MethodContext {
                 specs,
                 resource,
@@ -123,7 +116,9 @@ pub fn build(specs: &SpecSet, templates: &Templates) -> Result<Catalog, Error> {
                 templates,
                 names: &names,
             };
-            let built = ctx.build(doc)?;
+            let Some(built) = errors.keep(ctx.build(doc))? else {
+                continue;
+            };
             endpoints.push(built.endpoint);
             match (doc, built.tool) {
                 (Some(_), Some(tool)) => tools.push(tool),
@@ -138,17 +133,44 @@ pub fn build(specs: &SpecSet, templates: &Templates) -> Result<Catalog, Error> {
     tools.sort_by(|a, b| a.name.cmp(&b.name));
     link_add_tools(&mut tools);
     skipped.sort_by(|a, b| (&a.resource, &a.method).cmp(&(&b.resource, &b.method)));
-    let prompts = super::prompt::build_prompts(specs, &tools, &undocumented, &mut skipped)?;
-    check_schema_texts(specs, &tools)?;
-    let instructions = super::text::instructions(specs, templates, &tools)?;
+    let tool_names: BTreeSet<&str> = names.values().map(String::as_str).collect();
+    let prompts =
+        super::prompt::build_prompts(specs, &tool_names, &undocumented, &mut skipped, &mut errors)?;
+    check_schema_texts(specs, &tools, &mut errors);
+    let instructions = errors.keep(super::text::instructions(specs, templates, &names))?;
+    errors.finish()?;
     Ok(Catalog {
         integration,
         tools,
         skipped,
         endpoints,
         prompts,
-        instructions,
+        instructions: instructions.unwrap_or_default(),
     })
+}
+
+/// Docs must name existing resources and methods.
+fn check_docs_targets(specs: &SpecSet, errors: &mut SpecErrors) {
+    for docs in &specs.docs {
+        let Some(resource) = specs.resources.iter().find(|r| r.name == docs.name) else {
+            let known: Vec<&str> = specs.resources.iter().map(|r| r.name.as_str()).collect();
+            errors.push(docs.source.error_at(&[], format!("documentation for resource `{}`, which has no resource record; expected a docs file named after one of: {}", docs.name, known.join(", "))));
+            continue;
+        };
+        for method in docs.spec.methods.keys() {
+            if !resource.spec.methods.contains_key(method) {
+                let known: Vec<&str> = resource.spec.methods.keys().map(String::as_str).collect();
+                errors.push(docs.source.error_at(
+                    &["methods", method],
+                    format!(
+                        "documentation record for method `{method}`, which {} does not define; expected one of: {}",
+                        resource.source.name,
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 /// Points each guarded replace at the merge tool that adds one element
@@ -158,7 +180,7 @@ fn link_add_tools(tools: &mut [Tool]) {
         .iter()
         .filter_map(|t| match &t.behavior {
             Behavior::KeyedArrayMerge {
-                op: MergeOpSpec::Add,
+                op: MergeOp::Add,
                 write_tool,
                 ..
             } => Some((write_tool.clone(), t.name.clone())),
@@ -179,7 +201,7 @@ fn link_add_tools(tools: &mut [Tool]) {
 /// they may name no other tool: a server hiding it would still show its
 /// name. Tool names belong in the description, whose paragraphs naming a
 /// hidden tool are dropped.
-fn check_schema_texts(specs: &SpecSet, tools: &[Tool]) -> Result<(), Error> {
+fn check_schema_texts(specs: &SpecSet, tools: &[Tool], errors: &mut SpecErrors) {
     for tool in tools {
         let text = format!("{} {}", tool.input_schema, tool.output_schema);
         let Some(named) = tools
@@ -203,10 +225,9 @@ fn check_schema_texts(specs: &SpecSet, tools: &[Tool]) -> Result<(), Error> {
                     .map(|r| &r.source)
             });
         if let Some(source) = source {
-            return Err(source.error_at(&["methods", &tool.method], message).into());
+            errors.push(source.error_at(&["methods", &tool.method], message));
         }
     }
-    Ok(())
 }
 
 /// The integration's headers with lower-case names, as the HTTP client
@@ -214,28 +235,29 @@ fn check_schema_texts(specs: &SpecSet, tools: &[Tool]) -> Result<(), Error> {
 /// rather than a panic when the server starts.
 fn header_pairs(
     integration: &Loaded<crate::spec::IntegrationSpec>,
-) -> Result<Vec<(String, String)>, SpecError> {
+    errors: &mut SpecErrors,
+) -> Vec<(String, String)> {
     let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     let mut pairs = Vec::new();
     for (name, value) in &integration.spec.headers {
         if name.is_empty() || !name.chars().all(token) {
-            return Err(integration.source.error_at(
+            errors.push(integration.source.error_at(
                 &["headers", name],
                 format!("`{name}` is not an HTTP header name; expected letters, digits and -"),
             ));
-        }
-        if !value
+        } else if !value
             .chars()
             .all(|c| c == ' ' || c == '\t' || c.is_ascii_graphic())
         {
-            return Err(integration.source.error_at(
+            errors.push(integration.source.error_at(
                 &["headers", name],
                 "a header value outside visible ASCII; expected printable ASCII text",
             ));
+        } else {
+            pairs.push((name.to_ascii_lowercase(), value.clone()));
         }
-        pairs.push((name.to_ascii_lowercase(), value.clone()));
     }
-    Ok(pairs)
+    pairs
 }
 
 fn method_kind(

@@ -68,7 +68,7 @@ impl MethodContext<'_> {
                             &[group, wire],
                             format!(
                                 "`{flat}` is already a {} field of this method; path, query and body fields share one flat input namespace, expected `as: <another name>` on one of them",
-                                location_name(other.route.location)
+                                other.route.location.as_str()
                             ),
                         )
                         .into());

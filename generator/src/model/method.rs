@@ -10,7 +10,7 @@ use crate::load::{Loaded, SpecSet};
 use crate::render::Templates;
 use crate::schema::{Dialect, Direction, SchemaResolver};
 use crate::spec::{
-    HttpVerb, JsonType, MethodDocSpec, MethodKind, MethodSpec, ResourceSpec, SchemaSpec,
+    HttpMethod, JsonType, MethodDocSpec, MethodKind, MethodSpec, ResourceSpec, SchemaSpec,
     StrategySpec,
 };
 
@@ -127,8 +127,8 @@ impl MethodContext<'_> {
 
     /// The method's own upstream verb; GET for a method that sends
     /// nothing (its `sends` is empty).
-    pub(super) fn verb(&self) -> HttpVerb {
-        self.spec.http.unwrap_or(HttpVerb::Get)
+    pub(super) fn verb(&self) -> HttpMethod {
+        self.spec.http.unwrap_or(HttpMethod::Get)
     }
 
     /// `http` and `path` say which upstream request the method is: every
@@ -162,16 +162,16 @@ impl MethodContext<'_> {
     /// MCP annotations: read-only from the class, the others from the verb
     /// unless the spec overrides them. A method that sends nothing upstream
     /// is idempotent and not open-world.
-    fn annotations(&self, class: Class) -> Annotations {
+    fn annotations(&self, class: MethodClass) -> Annotations {
         let o = self.spec.annotations;
         // (destructive, idempotent) implied by the verb.
         let (destructive, idempotent) = match self.spec.http {
-            None | Some(HttpVerb::Get) => (false, true),
-            Some(HttpVerb::Post | HttpVerb::Patch) => (false, false),
-            Some(HttpVerb::Put | HttpVerb::Delete) => (true, true),
+            None | Some(HttpMethod::Get) => (false, true),
+            Some(HttpMethod::Post | HttpMethod::Patch) => (false, false),
+            Some(HttpMethod::Put | HttpMethod::Delete) => (true, true),
         };
         Annotations {
-            read_only: class == Class::Read,
+            read_only: class == MethodClass::Read,
             destructive: o.destructive.unwrap_or(destructive),
             idempotent: o.idempotent.unwrap_or(idempotent),
             open_world: o.open_world.unwrap_or(self.spec.http.is_some()),
@@ -258,8 +258,8 @@ impl MethodContext<'_> {
     /// `sends` is not a GET, or the spec says `read_only: false` (a GET with
     /// side effects). `read_only: true` on a tool that sends anything else
     /// would make clients and read-only servers trust a writer: refused.
-    fn class(&self, sends: &[HttpVerb]) -> Result<Class, SpecError> {
-        let writer = sends.iter().find(|v| **v != HttpVerb::Get);
+    fn class(&self, sends: &[HttpMethod]) -> Result<MethodClass, SpecError> {
+        let writer = sends.iter().find(|v| **v != HttpMethod::Get);
         match (writer, self.spec.annotations.read_only) {
             (Some(verb), Some(true)) => Err(self.err(
                 &["annotations", "read_only"],
@@ -269,8 +269,8 @@ impl MethodContext<'_> {
                     if self.spec.strategy.is_some() { " through its strategy" } else { "" }
                 ),
             )),
-            (Some(_), _) | (None, Some(false)) => Ok(Class::Write),
-            (None, _) => Ok(Class::Read),
+            (Some(_), _) | (None, Some(false)) => Ok(MethodClass::Write),
+            (None, _) => Ok(MethodClass::Read),
         }
     }
 

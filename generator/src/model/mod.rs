@@ -15,7 +15,7 @@ mod text;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::spec::{HttpVerb, MergeOpSpec};
+use crate::spec::{HttpMethod, MergeOp};
 
 pub use build::build;
 pub use fields::{ALL_FIELDS, field_paths, kept_paths};
@@ -25,115 +25,26 @@ pub use text::{Paragraph, mentions, paragraphs};
 /// Longest tool name MCP clients accept.
 pub const MAX_TOOL_NAME: usize = 64;
 
-/// Where a flat input goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Location {
-    /// Substituted into the path.
-    Path,
-    /// In the query string.
-    Query,
-    /// A member of the JSON body.
-    Body,
-    /// Consumed by the runtime.
-    Control,
-}
-
-/// What a tool does upstream, derived from every request it can send (its
-/// own and those of its strategy), never declared by hand. Server filters
-/// (`methods: [read]`) match it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Class {
-    /// Every request it can send is a GET, and the spec does not say it
-    /// changes anything.
-    Read,
-    /// It can change something upstream: some request it can send is not a
-    /// GET, or the spec marks it `read_only: false`.
-    Write,
-}
-
-impl Class {
-    /// Lower-case name, as filters spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Class::Read => "read",
-            Class::Write => "write",
-        }
-    }
-}
+/// Where a flat input goes, and what a tool does upstream (read or write,
+/// derived from every request it can send, never declared by hand): the
+/// contract's types, which the emitted table names as they are.
+pub use malomo_contract::{Annotations, Location, MethodClass};
 
 /// Filter words that name a class rather than a method, so no method may be
 /// called one of them.
 pub const CLASS_WORDS: &[&str] = &["read", "write", "custom"];
 
-/// One flat input and its route.
-#[derive(Debug, Clone, Serialize)]
-pub struct Route {
-    /// Flat (tool) name.
-    pub name: String,
-    /// Upstream name.
-    pub wire: String,
-    /// Where it goes.
-    pub location: Location,
-    /// Whether the caller must give it.
-    pub required: bool,
-}
+/// One flat input and its route: the contract's type over owned text.
+pub type Route = malomo_contract::FieldRoute<String>;
 
-/// MCP annotations.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Annotations {
-    /// readOnlyHint
-    pub read_only: bool,
-    /// destructiveHint
-    pub destructive: bool,
-    /// idempotentHint
-    pub idempotent: bool,
-    /// openWorldHint
-    pub open_world: bool,
-}
-
-/// Paging of a list tool.
-#[derive(Debug, Clone, Serialize)]
-pub struct Pagination {
-    /// Upstream page-size parameter.
-    pub limit_param: String,
-    /// Default page size.
-    pub default_limit: u32,
-    /// Largest page size.
-    pub max_limit: u32,
-    /// Upstream cursor parameters carried in `next_cursor`.
-    pub cursor_params: Vec<String>,
-    /// An object answer becomes one item.
-    pub object_as_item: bool,
-    /// A 404 becomes an empty list.
-    pub not_found_as_empty: bool,
-}
+/// Paging of a list tool: the contract's type over owned text.
+pub type Pagination = malomo_contract::Pagination<String, Vec<String>>;
 
 /// Field projection and answer budget of a get or list tool.
-#[derive(Debug, Clone, Serialize)]
-pub struct Projection {
-    /// Every path `fields` accepts (besides `*`), from the output schema.
-    pub paths: Vec<String>,
-    /// Paths answered when the caller gives no `fields`; empty: all.
-    pub default_fields: Vec<String>,
-    /// Paths every projected answer keeps (`id`, required members).
-    pub kept: Vec<String>,
-    /// Largest answer in bytes of compact JSON, unless a server overrides it.
-    pub budget: u32,
-    /// Item members a list is filtered by in this server (`match`): each is
-    /// an input of the same name.
-    pub matches: Vec<String>,
-}
+pub type Projection = malomo_contract::Projection<Vec<String>>;
 
 /// A keyed array (field + key members).
-#[derive(Debug, Clone, Serialize)]
-pub struct KeyedArray {
-    /// The body field holding the array.
-    pub field: String,
-    /// Members identifying an element.
-    pub key: Vec<String>,
-}
+pub type KeyedArray = malomo_contract::KeyedArray<String, Vec<String>>;
 
 /// What the runtime does for a call.
 #[derive(Debug, Clone, Serialize)]
@@ -158,7 +69,7 @@ pub enum Behavior {
         /// The edited array.
         array: KeyedArray,
         /// `add` or `remove`.
-        op: MergeOpSpec,
+        op: MergeOp,
         /// Tool that reads the current object.
         read_tool: String,
         /// Tool that writes the array back.
@@ -246,17 +157,17 @@ pub struct Tool {
     /// Spec method.
     pub method: String,
     /// Read or write, by effect.
-    pub class: Class,
+    pub class: MethodClass,
     /// Declared `kind: custom`: the tool also matches the filter word
     /// `custom` (besides its class and its method name).
     pub custom: bool,
     /// Every HTTP verb the tool can send upstream, in a fixed order (its
     /// class is read exactly when this is only GET).
-    pub sends: Vec<HttpVerb>,
+    pub sends: Vec<HttpMethod>,
     /// Tags.
     pub tags: Vec<String>,
     /// Upstream verb (GET for a tool that sends nothing: see `sends`).
-    pub http: HttpVerb,
+    pub http: HttpMethod,
     /// Upstream path template (empty for a tool that sends nothing).
     pub path: String,
     /// The path split into literal text and inputs (what the runtime joins).
@@ -293,7 +204,7 @@ pub struct Endpoint {
     /// Tags.
     pub tags: Vec<String>,
     /// Upstream verb.
-    pub http: HttpVerb,
+    pub http: HttpMethod,
     /// Upstream path template.
     pub path: String,
     /// Path and query parameters: (wire name, location, required, OpenAPI schema).
@@ -358,24 +269,9 @@ impl Catalog {
     }
 }
 
-pub(crate) fn location_name(location: Location) -> &'static str {
-    match location {
-        Location::Path => "path",
-        Location::Query => "query",
-        Location::Body => "body",
-        Location::Control => "control",
-    }
-}
-
-/// One piece of a tool's upstream path: literal text, or a placeholder bound
-/// to the flat input its value comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum PathPart {
-    /// Text sent as it is.
-    Literal(String),
-    /// The flat input (its name after `as:` renames) sent as one segment.
-    Input(String),
-}
+/// One piece of a tool's upstream path: literal text, or the flat input
+/// (its name after `as:` renames) a placeholder takes its value from.
+pub type PathPart = malomo_contract::PathPart<String>;
 
 /// Splits the path template `path` at its `{wire}` placeholders, binding
 /// each to the flat input that `fields` route to that path parameter.

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, SpecError};
 use crate::spec::{
-    HttpVerb, InboxSubscriptionSpec, JsonType, MethodKind, MethodSpec, StoredEventsSpec,
+    HttpMethod, InboxSubscriptionSpec, JsonType, MethodKind, MethodSpec, StoredEventsSpec,
     StrategySpec,
 };
 
@@ -16,9 +16,9 @@ impl MethodContext<'_> {
     /// merge the read and the write (the merge sends nothing of its own).
     /// Sorted and deduplicated. Unknown strategy methods are left out: they
     /// are reported by [`Self::behavior`].
-    pub(super) fn sent_verbs(&self) -> Vec<HttpVerb> {
+    pub(super) fn sent_verbs(&self) -> Vec<HttpMethod> {
         let verb_of = |method: &str| self.resource.spec.methods.get(method).and_then(|m| m.http);
-        let mut verbs: Vec<HttpVerb> = match &self.spec.strategy {
+        let mut verbs: Vec<HttpMethod> = match &self.spec.strategy {
             None => self.spec.http.into_iter().collect(),
             Some(StrategySpec::StoredEvents(_)) => Vec::new(),
             Some(StrategySpec::InboxSubscription(s)) => {

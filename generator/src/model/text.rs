@@ -9,8 +9,6 @@ use crate::error::Error;
 use crate::load::SpecSet;
 use crate::render::{self, Templates};
 
-use super::Tool;
-
 /// One paragraph and the tools it names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Paragraph {
@@ -83,16 +81,16 @@ struct InstructionsContext<'a> {
 pub fn instructions(
     specs: &SpecSet,
     templates: &Templates,
-    tools: &[Tool],
+    names: &std::collections::BTreeMap<(String, String), String>,
 ) -> Result<String, Error> {
     let integration = &specs.integration.spec;
     let mut by_resource: std::collections::BTreeMap<&str, std::collections::BTreeMap<&str, &str>> =
         Default::default();
-    for t in tools {
+    for ((resource, method), name) in names {
         by_resource
-            .entry(&t.resource)
+            .entry(resource)
             .or_default()
-            .insert(&t.method, &t.name);
+            .insert(method, name);
     }
     let text = match &integration.instructions {
         Some(source) => templates
