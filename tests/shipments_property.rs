@@ -261,12 +261,20 @@ impl World {
         tokio::spawn(async move {
             axum::serve(listener, app).await.expect("proxy serves");
         });
-        let server = start_server_with(
+        // The property is about shipments, not fairness: the per-server
+        // request rate (50/s by default) would answer the sequences' fast
+        // calls with 429 on an idle machine.
+        let server = start_server_limited(
             Upstream::Remote {
                 api_key: sandbox.secret_key().to_owned(),
                 base_url: proxy_url,
             },
             None,
+            malomo_mcp::limits::Limits {
+                requests_per_second_per_server: 1_000_000,
+                request_burst_per_server: 1_000_000,
+                ..malomo_mcp::limits::Limits::default()
+            },
         )
         .await;
         let client = handshake_client(server.url()).await;
