@@ -51,3 +51,28 @@ pub fn schemas(tool: &ToolDef) -> Result<&'static ToolSchemas, String> {
     all.get(tool.index)
         .ok_or_else(|| format!("`{}` is not a tool of the table", tool.name))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_sits_at_its_index_and_is_found_by_its_name() {
+        for (index, def) in TOOLS.iter().enumerate() {
+            assert_eq!(def.index, index, "{}", def.name);
+            assert!(std::ptr::eq(tool(def.name).expect("found"), *def));
+        }
+        assert!(tool("no_such_tool").is_none());
+    }
+
+    #[test]
+    fn every_schema_is_parsed_once_and_shared() {
+        for def in TOOLS {
+            let first = schemas(def).expect("schemas parse");
+            let again = schemas(def).expect("schemas parse");
+            assert!(Arc::ptr_eq(&first.input, &again.input), "{}", def.name);
+            assert_eq!(first.input.get("type"), Some(&Value::from("object")));
+            assert_eq!(first.output.get("type"), Some(&Value::from("object")));
+        }
+    }
+}
