@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 /// out of reach: for benches whose load generator is one client sending
 /// thousands of requests per second to one URL (which the defaults refuse,
 /// as they should).
+#[allow(dead_code)]
 pub const NO_FAIRNESS: [&str; 6] = [
     "--max-in-flight-per-server",
     "1000000",

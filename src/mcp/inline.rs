@@ -116,10 +116,21 @@ pub(super) async fn answer(
     let tool = McpHandler::allowed_tool(scope, &params.name).ok()?;
 
     let (result, rate_limited) = handler.run_tool(scope, tool, params.arguments).await;
+    // The answer carries the text twice, once escaped (the text block) and
+    // once as `structuredContent`: written once into a buffer of about that
+    // size, rather than grown by doubling (a peak of up to 3x the answer
+    // while the last doubling copies).
+    let text = result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text())
+        .map(|t| t.text.len())
+        .sum::<usize>();
+    let mut bytes = Vec::with_capacity(2 * text + text / 8 + 256);
     let message =
         ServerJsonRpcMessage::response(ServerResult::from(CallToolResponse::from(result)), id);
-    let mut response = match serde_json::to_vec(&message) {
-        Ok(bytes) => Response::new(Body::from(bytes)),
+    let mut response = match serde_json::to_writer(&mut bytes, &message) {
+        Ok(()) => Response::new(Body::from(bytes)),
         Err(e) => {
             tracing::error!(error = %e, "could not serialize a tool result");
             return Some(StatusCode::INTERNAL_SERVER_ERROR.into_response());

@@ -239,10 +239,28 @@ impl Runtime {
         tool: &ToolDef,
         args: &Map<String, Value>,
     ) -> ToolOutcome {
+        match self.fetch(server, account, tool, args).await {
+            Ok(fetched) => self.normalize(server, tool, fetched),
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// The one upstream request of `tool`, its answer as it came (or the
+    /// error outcome when there is none).
+    async fn fetch(
+        &self,
+        server: &str,
+        account: &Account,
+        tool: &ToolDef,
+        args: &Map<String, Value>,
+    ) -> Result<Fetched, ToolOutcome> {
         let mut request = match route::route(tool, args) {
             Ok(r) => r,
             Err(e) => {
-                return ToolOutcome::error(format!("Invalid arguments for `{}`: {e}", tool.name));
+                return Err(ToolOutcome::error(format!(
+                    "Invalid arguments for `{}`: {e}",
+                    tool.name
+                )));
             }
         };
         let filters = tool.pagination.map(|_| cursor::filter_digest(args));
@@ -259,7 +277,7 @@ impl Runtime {
             {
                 Some(cursor) => match self.cursors.decode_position(cursor_scope, cursor) {
                     Ok(position) => Some(position),
-                    Err(e) => return ToolOutcome::error(e.to_string()),
+                    Err(e) => return Err(ToolOutcome::error(e.to_string())),
                 },
                 None => None,
             };
@@ -277,20 +295,20 @@ impl Runtime {
                 request.query.push((key, value));
             }
         }
-        let response = match self.client.send(account, &request).await {
-            Ok(r) => r,
-            Err(e) => return ToolOutcome::error(e.to_string()),
-        };
-        self.normalize(tool, cursor_scope, response)
+        match self.client.send(account, &request).await {
+            Ok(response) => Ok(Fetched { response, filters }),
+            Err(e) => Err(ToolOutcome::error(e.to_string())),
+        }
     }
 
     /// Turns an upstream answer into the tool's output shape.
-    fn normalize(
-        &self,
-        tool: &ToolDef,
-        cursor_scope: Option<CursorScope<'_>>,
-        response: UpstreamResponse,
-    ) -> ToolOutcome {
+    fn normalize(&self, server: &str, tool: &ToolDef, fetched: Fetched) -> ToolOutcome {
+        let Fetched { response, filters } = fetched;
+        let cursor_scope = filters.as_deref().map(|filters| CursorScope {
+            server,
+            tool: tool.name,
+            filters,
+        });
         let status = response.status;
         let mut outcome = if (200..300).contains(&status) {
             match self.success_value(tool, cursor_scope, &response) {
@@ -320,50 +338,26 @@ impl Runtime {
         cursor_scope: Option<CursorScope<'_>>,
         response: &UpstreamResponse,
     ) -> Result<(Value, bool), String> {
+        let not_json = |e: serde_json::Error| {
+            format!(
+                "{} answered {} with a body that is not JSON: {e}",
+                INTEGRATION.title, response.status
+            )
+        };
+        if let (Some(paging), Some(cursor_scope)) = (tool.pagination, cursor_scope) {
+            let items = raw_items(&response.body, paging, response.status)?
+                .into_iter()
+                .map(|item| serde_json::from_str(item.get()))
+                .collect::<Result<Vec<Value>, _>>()
+                .map_err(not_json)?;
+            let next = self.next_cursor(paging, cursor_scope, response, !items.is_empty());
+            return Ok((page_value(items, next.into()), false));
+        }
         let body: Value = if response.body.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
-            serde_json::from_slice(&response.body).map_err(|e| {
-                format!(
-                    "{} answered {} with a body that is not JSON: {e}",
-                    INTEGRATION.title, response.status
-                )
-            })?
+            serde_json::from_slice(&response.body).map_err(not_json)?
         };
-        if let (Some(paging), Some(cursor_scope)) = (tool.pagination, cursor_scope) {
-            let items = match body {
-                Value::Array(items) => items,
-                Value::Object(_) if paging.object_as_item => vec![body],
-                Value::Null => Vec::new(),
-                other => {
-                    return Err(format!(
-                        "{} answered a list request with {}, not a list",
-                        INTEGRATION.title,
-                        json_kind(&other)
-                    ));
-                }
-            };
-            // The cursor carries every parameter of the `rel="next"` link
-            // but the page size (so filters stay those of the first page),
-            // and only a link that carries a cursor parameter counts.
-            let next_cursor = upstream::next_link(&response.headers)
-                .filter(|url| {
-                    !items.is_empty()
-                        && (paging.cursor_params.is_empty()
-                            || url
-                                .query_pairs()
-                                .any(|(k, _)| paging.cursor_params.contains(&k.as_ref())))
-                })
-                .map(|url| {
-                    let params: Vec<(String, String)> = url
-                        .query_pairs()
-                        .filter(|(k, _)| k != paging.limit_param)
-                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                        .collect();
-                    self.cursors.encode(cursor_scope, params)
-                });
-            return Ok((json!({ "items": items, "next_cursor": next_cursor }), false));
-        }
         if body.is_object() {
             return Ok((body, true));
         }
@@ -383,6 +377,84 @@ impl Runtime {
         };
         Ok((value, false))
     }
+}
+
+impl Runtime {
+    /// The cursor to the next upstream page, from the `rel="next"` link of
+    /// an answer that had items. It carries every parameter of the link but
+    /// the page size (so filters stay those of the first page), and only a
+    /// link that carries a cursor parameter counts.
+    fn next_cursor(
+        &self,
+        paging: Pagination,
+        scope: CursorScope<'_>,
+        response: &UpstreamResponse,
+        had_items: bool,
+    ) -> Option<String> {
+        upstream::next_link(&response.headers)
+            .filter(|url| {
+                had_items
+                    && (paging.cursor_params.is_empty()
+                        || url
+                            .query_pairs()
+                            .any(|(k, _)| paging.cursor_params.contains(&k.as_ref())))
+            })
+            .map(|url| {
+                let params: Vec<(String, String)> = url
+                    .query_pairs()
+                    .filter(|(k, _)| k != paging.limit_param)
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                self.cursors.encode(scope, params)
+            })
+    }
+}
+
+/// `{"items": [...], "next_cursor": ...}`, built in place (`json!` would
+/// copy every item).
+fn page_value(items: Vec<Value>, next_cursor: Value) -> Value {
+    let mut page = Map::new();
+    page.insert("items".into(), Value::Array(items));
+    page.insert("next_cursor".into(), next_cursor);
+    Value::Object(page)
+}
+
+/// The items of a list answer, each still the upstream's JSON text borrowed
+/// from `body`: an array's elements, an object as the one item when the
+/// tool says so, none for an empty body or `null`.
+fn raw_items(
+    body: &[u8],
+    paging: Pagination,
+    status: u16,
+) -> Result<Vec<&serde_json::value::RawValue>, String> {
+    let not_json = |e: serde_json::Error| {
+        format!(
+            "{} answered {status} with a body that is not JSON: {e}",
+            INTEGRATION.title
+        )
+    };
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => Ok(Vec::new()),
+        Some(b'[') => serde_json::from_slice(body).map_err(not_json),
+        Some(b'{') if paging.object_as_item => {
+            Ok(vec![serde_json::from_slice(body).map_err(not_json)?])
+        }
+        Some(_) => match serde_json::from_slice::<Value>(body).map_err(not_json)? {
+            Value::Null => Ok(Vec::new()),
+            other => Err(format!(
+                "{} answered a list request with {}, not a list",
+                INTEGRATION.title,
+                json_kind(&other)
+            )),
+        },
+    }
+}
+
+/// An upstream answer as it came, with the digest of the filters of a list
+/// call (what its cursors are bound to).
+struct Fetched {
+    response: UpstreamResponse,
+    filters: Option<String>,
 }
 
 /// The upstream page size of a list call: the caller's `limit`, unless the

@@ -14,11 +14,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::cursor::{self, CursorScope, Position, Resume};
-use super::{Runtime, ToolOutcome, page_limit};
-use crate::catalog::{Projection, ToolDef};
+use super::{Runtime, ToolOutcome, page_limit, page_value, raw_items};
+use crate::catalog::{INTEGRATION, Pagination, Projection, ToolDef};
 use crate::runtime::upstream::Account;
 
 /// The `fields` value that asks for every field.
@@ -121,23 +122,55 @@ fn item_id(item: &Value) -> Option<&str> {
     item.get("id").and_then(Value::as_str)
 }
 
+/// The `id` of an item still in the upstream's JSON text, read without
+/// building the item.
+fn raw_item_id(item: &RawValue) -> Option<std::borrow::Cow<'_, str>> {
+    #[derive(serde::Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow)]
+        id: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_str::<Id>(item.get()).ok()?.id
+}
+
 /// Where the rest of an upstream page starts: right after the item the
 /// previous page ended with, found by id (the page may have shifted), else
 /// at the recorded offset.
-fn resume_index(items: &[Value], resume: &Resume) -> usize {
+fn resume_index(items: &[&RawValue], resume: &Resume) -> usize {
     if let Some(after) = resume.after.as_deref() {
         let at_offset = resume
             .offset
             .checked_sub(1)
             .and_then(|i| items.get(i))
-            .and_then(item_id);
-        if at_offset != Some(after)
-            && let Some(found) = items.iter().position(|i| item_id(i) == Some(after))
+            .and_then(|i| raw_item_id(i));
+        if at_offset.as_deref() != Some(after)
+            && let Some(found) = items
+                .iter()
+                .position(|i| raw_item_id(i).as_deref() == Some(after))
         {
             return found + 1;
         }
     }
     resume.offset.min(items.len())
+}
+
+/// The compact JSON of a list page whose items are `items` (each already
+/// compact JSON): the bytes `serde_json` writes for [`page_value`].
+fn page_text(items: &[String], next: &Value) -> String {
+    let next = compact(next);
+    let size = items.iter().map(|i| i.len() + 1).sum::<usize>() + next.len() + 32;
+    let mut text = String::with_capacity(size);
+    text.push_str(r#"{"items":["#);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(item);
+    }
+    text.push_str(r#"],"next_cursor":"#);
+    text.push_str(&next);
+    text.push('}');
+    text
 }
 
 fn over_budget(tool: &ToolDef, what: &str, size: usize, budget: u32) -> ToolOutcome {
@@ -160,6 +193,11 @@ impl Runtime {
         budget: u32,
     ) -> ToolOutcome {
         let selection = Selection::new(projection, args);
+        if let Some(paging) = tool.pagination {
+            return self
+                .projected_list(server, account, tool, paging, args, &selection, budget)
+                .await;
+        }
         let mut outcome = self.direct(server, account, tool, args).await;
         if outcome.is_error {
             return outcome;
@@ -167,45 +205,108 @@ impl Runtime {
         let Some(value) = outcome.structured.take() else {
             return outcome;
         };
-        let shaped = if tool.pagination.is_some() {
-            let filters = cursor::filter_digest(args);
-            let scope = CursorScope {
-                server,
-                tool: tool.name,
-                filters: &filters,
-            };
-            self.list_page(tool, scope, args, value, &selection, budget)
-        } else {
-            get_answer(
-                tool,
-                value,
-                std::mem::take(&mut outcome.text),
-                &selection,
-                budget,
-            )
-        };
+        let shaped = get_answer(
+            tool,
+            value,
+            std::mem::take(&mut outcome.text),
+            &selection,
+            budget,
+        );
         ToolOutcome {
             upstream_status: outcome.upstream_status,
             ..shaped
         }
     }
 
-    /// A list page, projected and cut at an item boundary to fit `budget`.
+    /// A list tool's page. The upstream page stays the bytes it came as:
+    /// its items are parsed and projected one at a time, and only as far as
+    /// the budget reaches, so a page of several MiB is never held as a
+    /// `Value` (about six times its size).
+    #[allow(clippy::too_many_arguments)]
+    async fn projected_list(
+        &self,
+        server: &str,
+        account: &Account,
+        tool: &'static ToolDef,
+        paging: Pagination,
+        args: &Map<String, Value>,
+        selection: &Selection,
+        budget: u32,
+    ) -> ToolOutcome {
+        let fetched = match self.fetch(server, account, tool, args).await {
+            Ok(fetched) => fetched,
+            Err(outcome) => return outcome,
+        };
+        let status = fetched.response.status;
+        if !(200..300).contains(&status) {
+            return self.normalize(server, tool, fetched);
+        }
+        let filters = cursor::filter_digest(args);
+        let scope = CursorScope {
+            server,
+            tool: tool.name,
+            filters: &filters,
+        };
+        let response = &fetched.response;
+        let shaped = match raw_items(&response.body, paging, status) {
+            Ok(items) => {
+                let next = self
+                    .next_cursor(paging, scope, response, !items.is_empty())
+                    .map_or(Value::Null, Value::String);
+                self.raw_list_page(tool, scope, args, &items, next, selection, budget)
+            }
+            Err(message) => ToolOutcome::error(message),
+        };
+        ToolOutcome {
+            upstream_status: Some(status),
+            ..shaped
+        }
+    }
+
+    /// A list page, projected and cut at an item boundary to fit `budget`,
+    /// from a page already built as `{items, next_cursor}` (stored events).
     pub(super) fn list_page(
         &self,
         tool: &ToolDef,
         scope: CursorScope<'_>,
         args: &Map<String, Value>,
-        mut page: Value,
+        page: Value,
+        selection: &Selection,
+        budget: u32,
+    ) -> ToolOutcome {
+        let (items, next) = match page {
+            Value::Object(mut page) => (
+                page.remove("items").unwrap_or_default(),
+                page.remove("next_cursor").unwrap_or_default(),
+            ),
+            _ => (Value::Null, Value::Null),
+        };
+        let items: Vec<Box<RawValue>> = match items {
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|item| serde_json::value::to_raw_value(item).ok())
+                .collect(),
+            _ => Vec::new(),
+        };
+        let items: Vec<&RawValue> = items.iter().map(AsRef::as_ref).collect();
+        self.raw_list_page(tool, scope, args, &items, next, selection, budget)
+    }
+
+    /// A list page, projected and cut at an item boundary to fit `budget`.
+    /// `items` is the upstream page, `upstream_next` the cursor to the next
+    /// one.
+    #[allow(clippy::too_many_arguments)]
+    fn raw_list_page(
+        &self,
+        tool: &ToolDef,
+        scope: CursorScope<'_>,
+        args: &Map<String, Value>,
+        items: &[&RawValue],
+        upstream_next: Value,
         selection: &Selection,
         budget: u32,
     ) -> ToolOutcome {
         let budget = budget as usize;
-        let upstream_next = page.get("next_cursor").cloned().unwrap_or(Value::Null);
-        let mut items = match page.get_mut("items").map(Value::take) {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        };
         // The page this call fetched, and where inside it to start.
         let position = args
             .get("next_cursor")
@@ -219,34 +320,60 @@ impl Runtime {
         let start = position
             .resume
             .as_ref()
-            .map_or(0, |r| resume_index(&items, r));
-        items.drain(..start);
-        // Where each item kept ends in the upstream page (a cursor after it
-        // resumes there), then the items the `match` inputs keep.
-        let mut ends: Vec<usize> = Vec::with_capacity(items.len());
-        let mut index = start;
-        items.retain(|item| {
-            index += 1;
-            let kept = matches_all(tool, args, item);
-            if kept {
-                ends.push(index);
+            .map_or(0, |r| resume_index(items, r));
+        let items = items.get(start..).unwrap_or_default();
+        // A `limit` passed with a cursor that resumes inside an upstream
+        // page caps this page too (the upstream page itself is fetched with
+        // the size it had, so that the offset still means the same item).
+        let wanted = args
+            .get("limit")
+            .and_then(Value::as_u64)
+            .and_then(|l| usize::try_from(l).ok())
+            .unwrap_or(usize::MAX);
+
+        // The items the `match` inputs keep, projected, in order, while
+        // they can still fit: one past the budget cannot be part of any
+        // answer, nor can the rest. `ends` is where each one ends in the
+        // upstream page (a cursor after it resumes there); `more` says
+        // whether a kept item follows the last one taken.
+        let mut shown: Vec<Value> = Vec::new();
+        let mut texts: Vec<String> = Vec::new();
+        let mut ends: Vec<usize> = Vec::new();
+        let (mut used, mut more) = (0, false);
+        for (index, raw) in items.iter().enumerate() {
+            if used > budget {
+                break;
             }
-            kept
-        });
-        for item in &mut items {
-            selection.apply(item);
+            let mut item: Value = match serde_json::from_str(raw.get()) {
+                Ok(item) => item,
+                Err(e) => {
+                    return ToolOutcome::error(format!(
+                        "an item of {}'s answer could not be read: {e}",
+                        INTEGRATION.title
+                    ));
+                }
+            };
+            if !matches_all(tool, args, &item) {
+                continue;
+            }
+            if shown.len() == wanted {
+                more = true;
+                break;
+            }
+            ends.push(start + index + 1);
+            selection.apply(&mut item);
+            let text = compact(&item);
+            used += text.len() + usize::from(!texts.is_empty());
+            shown.push(item);
+            texts.push(text);
         }
-        let answer = |items: &[Value], next: Value| -> (Value, String) {
-            let value = serde_json::json!({ "items": items, "next_cursor": next });
-            let text = compact(&value);
-            (value, text)
-        };
+
         // The upstream page size this page was fetched with: a cursor into
         // the rest of it must fetch it the same way again.
         let limit = tool.pagination.map_or(0, |paging| {
             page_limit(paging, args, position.resume.as_ref())
         });
-        let resume_at = |count: usize| -> Value {
+        let resume_at = |count: usize, shown: &[Value]| -> Value {
             let cursor = self.cursors.encode_position(
                 scope,
                 Position {
@@ -258,7 +385,7 @@ impl Runtime {
                             .copied()
                             .unwrap_or(start),
                         limit,
-                        after: items
+                        after: shown
                             .get(count.wrapping_sub(1))
                             .and_then(item_id)
                             .map(str::to_owned),
@@ -267,31 +394,25 @@ impl Runtime {
             );
             Value::String(cursor)
         };
-        // A `limit` passed with a cursor that resumes inside an upstream
-        // page caps this page too (the upstream page itself is fetched with
-        // the size it had, so that the offset still means the same item).
-        let wanted = args
-            .get("limit")
-            .and_then(Value::as_u64)
-            .and_then(|l| usize::try_from(l).ok())
-            .unwrap_or(usize::MAX);
-        let cap = items.len().min(wanted);
-        let (value, text) = if cap == items.len() {
-            answer(&items, upstream_next)
-        } else {
-            answer(&items[..cap], resume_at(cap))
-        };
-        if text.len() <= budget {
-            return ToolOutcome::success_with_text(value, text);
+        if used <= budget {
+            let next = if more {
+                resume_at(shown.len(), &shown)
+            } else {
+                upstream_next
+            };
+            let text = page_text(&texts, &next);
+            if text.len() <= budget {
+                return ToolOutcome::success_with_text(page_value(shown, next), text);
+            }
         }
 
         // Over budget: the most items that fit with a cursor to the rest.
-        let cursor_len = compact(&resume_at(items.len().saturating_sub(1))).len();
+        let cursor_len = compact(&resume_at(texts.len(), &shown)).len();
         let frame = r#"{"items":[],"next_cursor":}"#.len() + cursor_len;
         let mut count = 0;
         let mut used = frame;
-        for item in &items[..cap] {
-            let size = compact(item).len() + usize::from(count > 0);
+        for text in &texts {
+            let size = text.len() + usize::from(count > 0);
             if used + size > budget {
                 break;
             }
@@ -300,13 +421,15 @@ impl Runtime {
         }
         // The estimate used one cursor's length; make sure of the real one.
         while count > 0 {
-            let (value, text) = answer(&items[..count], resume_at(count));
+            let next = resume_at(count, &shown);
+            let text = page_text(&texts[..count], &next);
             if text.len() <= budget {
-                return ToolOutcome::success_with_text(value, text);
+                shown.truncate(count);
+                return ToolOutcome::success_with_text(page_value(shown, next), text);
             }
             count -= 1;
         }
-        let first = items.first().map_or(0, |i| compact(i).len());
+        let first = texts.first().map_or(0, String::len);
         over_budget(tool, "One item", first + frame, budget as u32)
     }
 }
@@ -401,10 +524,11 @@ mod tests {
 
     #[test]
     fn resuming_starts_after_the_last_item_even_if_the_page_shifted() {
-        let items: Vec<Value> = ["a", "b", "c", "d"]
+        let owned: Vec<Box<RawValue>> = ["a", "b", "c", "d"]
             .iter()
-            .map(|id| json!({"id": id}))
+            .filter_map(|id| serde_json::value::to_raw_value(&json!({"n": 1, "id": id})).ok())
             .collect();
+        let items: Vec<&RawValue> = owned.iter().map(AsRef::as_ref).collect();
         let resume = |offset, after: &str| Resume {
             offset,
             limit: 4,
@@ -416,5 +540,21 @@ mod tests {
         // `b` is gone: fall back to the offset.
         assert_eq!(resume_index(&items, &resume(2, "x")), 2);
         assert_eq!(resume_index(&items, &resume(9, "x")), 4);
+    }
+
+    #[test]
+    fn a_page_is_written_as_serde_json_writes_it() {
+        let items = vec![json!({"id": "a", "n": [1, 2]}), json!({"id": "b\"q"})];
+        let texts: Vec<String> = items.iter().map(compact).collect();
+        for next in [Value::Null, json!("cursor")] {
+            assert_eq!(
+                page_text(&texts, &next),
+                compact(&page_value(items.clone(), next.clone()))
+            );
+        }
+        assert_eq!(
+            page_text(&[], &Value::Null),
+            r#"{"items":[],"next_cursor":null}"#
+        );
     }
 }
