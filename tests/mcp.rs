@@ -356,7 +356,16 @@ async fn upstream_429_is_passed_back_with_ratelimit_fields_and_headers() {
         }
     }
     let result = limited.expect("the sandbox rate-limits after its burst");
-    let body = result.structured_content.expect("structured error");
+    assert!(
+        result.structured_content.is_none(),
+        "an error carries no structuredContent (clients check it against the output schema)"
+    );
+    let body = result
+        .meta
+        .as_ref()
+        .and_then(|m| m.0.get(malomo_mcp::mcp::handler::ERROR_META_KEY))
+        .cloned()
+        .expect("the error details in _meta");
     assert_eq!(body["error"]["status"], json!(429));
     for field in [
         "ratelimit-limit",

@@ -719,8 +719,9 @@ async fn step(w: &World, m: &mut Model, op: &Op) {
                         show(&dropped)
                     );
                     let listed: BTreeSet<Pair> = result
-                        .structured_content
+                        .meta
                         .as_ref()
+                        .and_then(|m| m.0.get(malomo_mcp::mcp::handler::ERROR_META_KEY))
                         .and_then(|s| s["error"]["would_delete"].as_array())
                         .expect("would_delete in the refusal")
                         .iter()

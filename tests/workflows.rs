@@ -436,7 +436,12 @@ async fn a_refused_update_names_what_it_would_delete_and_the_flag_deletes_exactl
             && message.contains("add_a_malomo_order_shipment"),
         "explains how to keep them and how to delete on purpose: {message}"
     );
-    let error = &result.structured_content.as_ref().expect("structured")["error"];
+    let details = result
+        .meta
+        .as_ref()
+        .and_then(|m| m.0.get(malomo_mcp::mcp::handler::ERROR_META_KEY))
+        .expect("the error details in _meta");
+    let error = &details["error"];
     let as_pairs = |v: &Value| -> BTreeSet<(String, String)> {
         v.as_array()
             .expect("a list of pairs")

@@ -28,6 +28,17 @@ export async function exercise(link) {
     if (hers.length === 0 || hers.length !== items.length) {
       throw new Error(`expected only ${DEMO_EMAIL}'s orders, got ${JSON.stringify(items).slice(0, 300)}`);
     }
+    // A tool error reaches the caller as a result the model can read, not
+    // as a thrown output-schema mismatch (the SDK checks structuredContent
+    // against the tool's output schema even on errors).
+    const missing = await client.callTool({
+      name: "get_single_malomo_order_by_id",
+      arguments: { id: "no_such_order" },
+    });
+    const said = JSON.stringify(missing.content ?? []);
+    if (!missing.isError || !said.includes("404")) {
+      throw new Error(`a missing order should be a tool error naming 404, got ${JSON.stringify(missing).slice(0, 300)}`);
+    }
     const version = client.getServerVersion();
     if (link instanceof StreamableHTTPClientTransport) await link.terminateSession();
     return `${names.length} tools, ${hers.length} orders of ${DEMO_EMAIL} (server ${version?.name} ${version?.version})`;

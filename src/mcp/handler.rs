@@ -400,15 +400,32 @@ impl McpHandler {
     }
 }
 
+/// The `_meta` key of a tool error's machine-readable details.
+pub const ERROR_META_KEY: &str = "malomo-mcp/error";
+
+/// A tool error carries no `structuredContent`: clients check it against the
+/// tool's output schema even on errors (TypeScript SDK 1.32 turns a mismatch
+/// into a thrown -32602, so the model never sees the error), and the spec
+/// asks for structured content only on success. The error's details
+/// (`{"error": {status, message, ...}}`, the IETF `ratelimit-*` fields and
+/// `retry_after` of an upstream 429, the shipments a refused update would
+/// delete) go in `_meta` under [`ERROR_META_KEY`]; the text says the same in
+/// words.
 fn to_result(outcome: ToolOutcome) -> CallToolResult {
     let content = vec![ContentBlock::text(outcome.text)];
-    let mut result = if outcome.is_error {
-        CallToolResult::error(content)
+    if outcome.is_error {
+        let mut result = CallToolResult::error(content);
+        if let Some(details) = outcome.structured {
+            let mut meta = rmcp::model::JsonObject::new();
+            meta.insert(ERROR_META_KEY.to_owned(), details);
+            result.meta = Some(meta.into());
+        }
+        result
     } else {
-        CallToolResult::success(content)
-    };
-    result.structured_content = outcome.structured;
-    result
+        let mut result = CallToolResult::success(content);
+        result.structured_content = outcome.structured;
+        result
+    }
 }
 
 impl ServerHandler for McpHandler {
