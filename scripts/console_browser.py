@@ -24,7 +24,7 @@ import urllib.request
 
 from mcp import Client
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -65,7 +65,9 @@ def browser(profile, javascript=True):
 
 
 driver = browser(os.path.join(os.environ["CHROME_PROFILE"], "main"))
-wait = WebDriverWait(driver, 15)
+# A page that a form submission replaces may go stale while a condition
+# reads it: that is "not yet", so the wait tries again.
+wait = WebDriverWait(driver, 15, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def go(path):
@@ -376,7 +378,7 @@ def without_javascript(account_url, expected):
     global driver, wait
     main_driver, main_wait = driver, wait
     driver = browser(os.path.join(os.environ["CHROME_PROFILE"], "nojs"), javascript=False)
-    wait = WebDriverWait(driver, 15)
+    wait = WebDriverWait(driver, 15, ignored_exceptions=(StaleElementReferenceException,))
     try:
         go("/console/sign-in")
         by_label("Admin token").send_keys(ADMIN)
