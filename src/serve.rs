@@ -234,7 +234,6 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         )
         .map_err(|e| anyhow::anyhow!("could not provision the default MCP server: {e}"))?;
     let mcp_url = format!("{}/mcp/{}", http_options.public_url, created.token);
-    shared.set_public_url(&http_options.public_url);
     let events = shared.events().clone();
     store.forward_remote_events(events.clone());
 

@@ -70,9 +70,6 @@ pub struct Shared {
     /// Events stored by this node's inboxes (and, on PostgreSQL, by the
     /// others'), for subscribed sessions.
     events: EventHub,
-    /// The public base URL inbox URLs start with, once the server knows it
-    /// (`serve --public-url`, by default the address it listens on).
-    inbox_base: std::sync::OnceLock<String>,
     /// The 2025-11-25 sessions subscribed to the events resource.
     subscribers: Arc<EventSubscribers>,
 }
@@ -95,23 +92,8 @@ impl Shared {
             runtime,
             tools,
             events: EventHub::new(),
-            inbox_base: std::sync::OnceLock::new(),
             subscribers: Arc::default(),
         }
-    }
-
-    /// Sets the public base URL of inbox URLs (once; later calls are ignored).
-    pub fn set_public_url(&self, public_url: &str) {
-        let _ = self
-            .inbox_base
-            .set(public_url.trim_end_matches('/').to_owned());
-    }
-
-    /// The URL Malomo delivers an inbox's events to (`{public
-    /// url}/hooks/{token}`); `None` where no HTTP server listens (stdio).
-    pub fn inbox_url(&self, token: &str) -> Option<String> {
-        let base = self.inbox_base.get()?;
-        Some(crate::events::inbox_url(base, token))
     }
 
     /// The 2025-11-25 sessions subscribed to the events resource; a session
