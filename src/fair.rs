@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::limits::{CapCounter, CapPermit, Limits};
@@ -193,30 +193,20 @@ impl IntoResponse for Refusal {
                 1,
             ),
         };
-        let error = serde_json::json!({
-            "jsonrpc": "2.0",
-            "id": null,
-            "error": {
-                "code": -32000,
-                "message": message,
-                "data": { "limit": limit, "retry_after": retry_after },
-            },
-        });
-        let mut response = (
+        crate::limits::refusal(
             StatusCode::TOO_MANY_REQUESTS,
-            [(header::CONTENT_TYPE, "application/json")],
-            error.to_string(),
+            None,
+            message,
+            limit,
+            retry_after,
         )
-            .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-        response
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::http::{HeaderValue, header};
+
     use super::*;
 
     fn fairness(in_flight: usize, per_second: u32, burst: u32) -> Fairness {

@@ -7,6 +7,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rmcp::model::RequestId;
+
 /// Caps and timeouts of the HTTP server. Every field is a `serve` option.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -171,6 +175,38 @@ impl Drop for CapPermit {
     fn drop(&mut self) {
         self.counter.release(&self.server);
     }
+}
+
+/// The answer to a request refused under a limit (a session or stream cap,
+/// the per-server request rate or in-flight cap): HTTP `status` with
+/// `Retry-After`, and a JSON-RPC error -32000 for request `id` (`null` when
+/// the body was not read) whose data names the limit and when to retry.
+pub fn refusal(
+    status: StatusCode,
+    id: Option<RequestId>,
+    message: String,
+    limit: usize,
+    retry_after: u64,
+) -> Response {
+    let error = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {
+            "code": -32000,
+            "message": message,
+            "data": { "limit": limit, "retry_after": retry_after },
+        },
+    });
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        error.to_string(),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
 }
 
 #[cfg(test)]

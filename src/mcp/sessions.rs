@@ -47,7 +47,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
 use rmcp::model::{
@@ -544,25 +544,7 @@ pub fn refused(exceeded: CapExceeded, id: Option<RequestId>, what: &str) -> Resp
             limit,
         ),
     };
-    let error = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "error": {
-            "code": -32000,
-            "message": message,
-            "data": { "limit": limit, "retry_after": RETRY_AFTER_SECS },
-        },
-    });
-    let mut response = (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        error.to_string(),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-    response
+    crate::limits::refusal(status, id, message, limit, RETRY_AFTER_SECS)
 }
 
 /// What `close_session` found.
